@@ -1,0 +1,246 @@
+"""The Python API; the CLI is a thin layer over these functions.
+
+>>> from restore_core import restore
+>>> restore("photo.png", plugin="image", method="bicubic", scale=2)  # doctest: +SKIP
+[PosixPath('photo_restored.png')]
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from omegaconf import DictConfig
+
+from restore_core.atomic import atomic_output, full_suffix, write_text_atomic
+from restore_core.config import compose_config, to_yaml
+from restore_core.context import RunContext, resolve_device
+from restore_core.errors import InputError, PluginError, RestoreError, UsageError
+from restore_core.plugins import PluginRecord, discover, load_plugin, require_plugin
+from restore_core.registry import Registry
+from restore_core.sample import Sample
+
+
+class BatchError(RestoreError):
+    """Some inputs of a batch failed; the others were written."""
+
+    exit_code = 2
+
+
+@dataclass
+class Job:
+    """One input file and where its output goes."""
+
+    source: Path
+    target: Path
+
+
+def choose_plugin(paths: Sequence[Path]) -> str:
+    """Pick the one installed plugin that reads these files, when --plugin is absent."""
+    suffixes = {full_suffix(p).lower() for p in paths if p.is_file()}
+    candidates = []
+    for name in sorted(discover()):
+        record = load_plugin(name)
+        if record.ok and record.registry and suffixes & set(record.registry.extensions("readers")):
+            candidates.append(name)
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise UsageError(f"no installed plugin reads {', '.join(sorted(suffixes)) or 'these inputs'}; use --plugin")
+    raise UsageError(f"several plugins read these inputs ({', '.join(candidates)}); choose one with --plugin")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def default_output(source: Path, suffix: str) -> Path:
+    ext = full_suffix(source)
+    stem = source.name[: len(source.name) - len(ext)] if ext else source.name
+    return source.with_name(f"{stem}{suffix}{ext}")
+
+
+def plan_jobs(inputs: Sequence[str | Path], output: str | Path | None, registry: Registry, suffix: str) -> list[Job]:
+    """Expand folders, decide every output path, and refuse to overwrite an input."""
+    sources: list[Path] = []
+    many = len(inputs) > 1
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            many = True
+            found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and registry.can_read(p))
+            if not found:
+                raise InputError(path, f"folder holds no file this plugin reads ({', '.join(registry.extensions('readers'))})")
+            sources.extend(found)
+        elif not path.exists():
+            raise InputError(path, "no such file or directory")
+        else:
+            sources.append(path)
+    out = Path(output) if output is not None else None
+    as_folder = out is not None and (many or out.is_dir() or str(output).endswith(os.sep))
+    jobs = []
+    for source in sources:
+        if out is None:
+            target = default_output(source, suffix)
+        elif as_folder:
+            target = out / source.name
+            if _same_file(target, source):
+                target = out / default_output(source, suffix).name
+        else:
+            target = out
+        jobs.append(Job(source, target))
+    all_sources = [j.source for j in jobs]
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        for source in all_sources:
+            if _same_file(job.target, source):
+                raise InputError(job.target, "output path equals an input; an input is never overwritten")
+        key = job.target.resolve()
+        if key in seen:
+            raise UsageError(f"{job.source} and {seen[key]} would both be written to {job.target}")
+        seen[key] = job.source
+        registry.writer_for(job.target)
+    return jobs
+
+
+def validate_sample(sample: Sample, path: Path) -> None:
+    """Refuse data no method can work on: empty arrays and non-finite values."""
+    if sample.data.size == 0 or any(s == 0 for s in sample.data.shape):
+        raise InputError(path, f"image has zero size (shape {tuple(sample.data.shape)})")
+    bad = int(np.count_nonzero(~np.isfinite(sample.data)))
+    if bad:
+        raise InputError(path, f"contains {bad} NaN or Inf value(s)")
+
+
+def read_sample(registry: Registry, path: Path, cfg: DictConfig) -> Sample:
+    """Read one file with the plugin's reader; any failure becomes an InputError."""
+    reader = registry.reader_for(path)
+    try:
+        sample = reader.read(path, cfg)
+    except RestoreError:
+        raise
+    except Exception as exc:
+        raise InputError(path, f"cannot be read as {reader.name} ({type(exc).__name__}: {exc})") from None
+    sample.path = path
+    validate_sample(sample, path)
+    return sample
+
+
+def write_sample(registry: Registry, sample: Sample, path: Path, cfg: DictConfig) -> Path:
+    """Write atomically (temporary file, then rename) with the plugin's writer."""
+    writer = registry.writer_for(path)
+    with atomic_output(path) as tmp:
+        writer.write(sample, tmp, cfg)
+    if cfg.output.write_config:
+        write_text_atomic(config_path_for(path), to_yaml(cfg))
+    return path
+
+
+def config_path_for(output: Path) -> Path:
+    return output.with_name(output.name + ".yaml")
+
+
+def prepare(
+    plugin: str | None,
+    method: str | None,
+    *,
+    inputs: Sequence[Path] = (),
+    config: str | Path | None = None,
+    flags: dict[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+) -> tuple[PluginRecord, DictConfig]:
+    """Load the plugin and compose the resolved config of a run."""
+    name = plugin or choose_plugin(inputs)
+    record = require_plugin(name)
+    assert record.registry is not None
+    chosen = method or record.registry.default_method()
+    record.registry.get("methods", chosen)
+    cfg = compose_config(record.registry, name, chosen, config_file=config, flags=flags, overrides=overrides)
+    return record, cfg
+
+
+def make_context(cfg: DictConfig, quiet: bool | None = None) -> RunContext:
+    return RunContext(
+        device=resolve_device(cfg.device), seed=int(cfg.seed), quiet=bool(cfg.quiet if quiet is None else quiet)
+    )
+
+
+def restore(
+    inputs: str | Path | Iterable[str | Path],
+    *,
+    plugin: str | None = None,
+    output: str | Path | None = None,
+    method: str | None = None,
+    scale: float | str | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    quiet: bool = True,
+) -> list[Path]:
+    """Restore files or folders and return the written output paths.
+
+    Mirrors ``restore --plugin P INPUT... [-o OUT] [--method M] ...``.  A bad
+    input raises :class:`InputError`; in a batch, the other inputs are still
+    written and :class:`BatchError` is raised at the end.
+    """
+    paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    if not paths:
+        raise UsageError("no input given")
+    flags = {"scale": scale, "sampler.steps": steps, "seed": seed, "device": device}
+    record, cfg = prepare(plugin, method, inputs=paths, config=config, flags=flags, overrides=overrides)
+    registry = record.registry
+    assert registry is not None
+    jobs = plan_jobs(paths, output, registry, str(cfg.output.suffix))
+    context = make_context(cfg, quiet)
+    method_obj = registry.get("methods", str(cfg.method)).factory()
+    written: list[Path] = []
+    failures: list[str] = []
+    for job in context.progress(jobs, total=len(jobs), desc="files") if len(jobs) > 1 else jobs:
+        try:
+            sample = read_sample(registry, job.source, cfg)
+            result = method_obj.restore(sample, cfg, context)
+            written.append(write_sample(registry, result, job.target, cfg))
+        except InputError as exc:
+            if len(jobs) == 1:
+                raise
+            failures.append(str(exc))
+            context.log(f"restore: error: {exc}")
+    if failures:
+        raise BatchError(f"{len(failures)} of {len(jobs)} inputs failed; the others were written")
+    return written
+
+
+def train(
+    plugin: str,
+    method: str | None = None,
+    *,
+    data: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    device: str | None = None,
+    seed: int | None = None,
+    steps: int | None = None,
+    quiet: bool = True,
+) -> Path:
+    """Train ``method`` of ``plugin``; returns the checkpoint path."""
+    flags = {"device": device, "seed": seed}
+    record, cfg = prepare(plugin, method, config=config, flags=flags, overrides=overrides)
+    assert record.registry is not None
+    method_obj = record.registry.get("methods", str(cfg.method)).factory()
+    if not hasattr(method_obj, "train"):
+        raise UsageError(f"method '{cfg.method}' of plugin '{plugin}' has nothing to train")
+    context = make_context(cfg, quiet)
+    return Path(method_obj.train(cfg, context, data=data, output_dir=output_dir, max_steps=steps))
+
+
+__all__ = ["restore", "train", "prepare", "plan_jobs", "read_sample", "write_sample", "BatchError", "PluginError"]

@@ -1,0 +1,249 @@
+"""The ``restore`` command: a thin layer that parses, calls :mod:`restore_core.api`, reports.
+
+Imports here stay light: ``restore --help`` and ``restore plugins`` never
+import torch.  Exit codes: 0 done, 2 bad usage or bad input, 1 internal error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from restore_core import __version__
+from restore_core.errors import RestoreError
+
+SUBCOMMANDS = ("plugins", "train", "eval", "config")
+
+DESCRIPTION = """\
+Restore and super-resolve images and volumes with diffusion models.
+
+usage:
+  restore --plugin NAME INPUT... [-o OUTPUT] [--method M] [--scale S] [--steps N]
+          [--seed K] [--device auto|cpu|cuda] [--config FILE] [key=value ...]
+  restore plugins [--json]          list installed plugins, methods, file types
+  restore config show --plugin P [--method M] [--config FILE] [key=value ...]
+  restore train --plugin P [--method M] --data PATH [--out DIR] [key=value ...]
+  restore eval --plugin P [--method M] --data PATH [--out DIR] [key=value ...]
+  restore PLUGIN COMMAND ...        a command contributed by a plugin
+
+A folder as INPUT restores every file the plugin reads.  Without -o, each
+output is written next to its input with the suffix '_restored'.
+"""
+
+
+def _add_common(parser: argparse.ArgumentParser, *, plugin_required: bool) -> None:
+    parser.add_argument("--plugin", required=plugin_required, help="plugin name (see 'restore plugins')")
+    parser.add_argument("--method", help="restoration method of the plugin (default: the plugin's default)")
+    parser.add_argument("--config", help="YAML file overriding the method's defaults")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run (default: auto)")
+    parser.add_argument("--seed", type=int, help="random seed (default: 0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="restore", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="files or folders, then key=value overrides")
+    parser.add_argument("-o", "--output", help="output file, or folder for several inputs")
+    parser.add_argument("--scale", help="upscaling factor (a plugin may accept per-axis 'sx,sy,sz')")
+    parser.add_argument("--steps", type=int, help="number of sampling steps")
+    parser.add_argument("--version", action="version", version=f"restore {__version__}")
+    _add_common(parser, plugin_required=False)
+    return parser
+
+
+def split_overrides(items: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate INPUT paths from key=value overrides (an existing path is an input)."""
+    inputs, overrides = [], []
+    for item in items:
+        if "=" in item and not os.path.exists(item):
+            overrides.append(item)
+        else:
+            inputs.append(item)
+    return inputs, overrides
+
+
+def cmd_run(argv: Sequence[str]) -> int:
+    args = run_parser().parse_args(argv)
+    inputs, overrides = split_overrides(args.inputs)
+    if not inputs:
+        run_parser().print_usage(sys.stderr)
+        print("restore: error: no INPUT given", file=sys.stderr)
+        return 2
+    from restore_core import api
+
+    written = api.restore(
+        inputs,
+        plugin=args.plugin,
+        output=args.output,
+        method=args.method,
+        scale=args.scale,
+        steps=args.steps,
+        seed=args.seed,
+        device=args.device,
+        config=args.config,
+        overrides=overrides,
+        quiet=args.quiet,
+    )
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_plugins(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="restore plugins", description="List installed plugins.")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    from restore_core.plugins import load_all
+
+    summaries = [record.summary() for record in load_all()]
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+        return 0
+    if not summaries:
+        print("no plugins installed")
+    for s in summaries:
+        print(f"{s['name']} {s['version'] or ''}  [{s['status']}]  {s['description']}".rstrip())
+        print(f"    from: {s['source']} ({s['module']})")
+        if s["status"] != "ok":
+            print(f"    error: {s['error']}")
+            continue
+        methods = ", ".join(m + (" (default)" if m == s["default_method"] else "") for m in s["methods"])
+        print(f"    methods: {methods or '-'}")
+        print(f"    reads: {' '.join(s['reads']) or '-'}    writes: {' '.join(s['writes']) or '-'}")
+        if s["commands"]:
+            print(f"    commands: {', '.join(s['commands'])}")
+    return 0
+
+
+def cmd_config(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="restore config", description="Show the resolved config.")
+    parser.add_argument("action", choices=("show",))
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    _add_common(parser, plugin_required=True)
+    args = parser.parse_args(argv)
+    from restore_core import api
+    from restore_core.config import to_yaml
+
+    flags = {"device": args.device, "seed": args.seed}
+    _, cfg = api.prepare(args.plugin, args.method, config=args.config, flags=flags, overrides=args.overrides)
+    print(to_yaml(cfg), end="")
+    return 0
+
+
+def cmd_train(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="restore train", description="Train a method on your own data.")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    parser.add_argument("--data", required=True, help="folder of high-resolution training files")
+    parser.add_argument("--out", help="folder for checkpoints (default: runs/<plugin>-<method>)")
+    parser.add_argument("--steps", type=int, help="training steps (overrides train.steps)")
+    _add_common(parser, plugin_required=True)
+    args = parser.parse_args(argv)
+    from restore_core import api
+
+    path = api.train(
+        args.plugin,
+        args.method,
+        data=args.data,
+        output_dir=args.out,
+        config=args.config,
+        overrides=args.overrides,
+        device=args.device,
+        seed=args.seed,
+        steps=args.steps,
+        quiet=args.quiet,
+    )
+    print(path)
+    return 0
+
+
+def cmd_eval(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="restore eval", description="Evaluate a method on held-out data.")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    parser.add_argument("--data", required=True, help="folder of high-resolution files kept out of training")
+    parser.add_argument("--out", help="folder for metrics.csv, metrics.json and comparison PNGs")
+    parser.add_argument("--scale", help="upscaling factor")
+    parser.add_argument("--steps", type=int, help="number of sampling steps")
+    parser.add_argument("--lpips-weights", help="local LPIPS AlexNet weights (.safetensors)")
+    parser.add_argument("--limit", type=int, help="evaluate at most this many files")
+    _add_common(parser, plugin_required=True)
+    args = parser.parse_args(argv)
+    from restore_core.evaluation import evaluate
+
+    rows = evaluate(
+        args.plugin,
+        args.method,
+        data=args.data,
+        output_dir=args.out,
+        config=args.config,
+        overrides=args.overrides,
+        flags={"device": args.device, "seed": args.seed, "scale": args.scale, "sampler.steps": args.steps},
+        lpips_weights=args.lpips_weights,
+        limit=args.limit,
+        quiet=args.quiet,
+    )
+    for row in rows:
+        print(json.dumps(row))
+    return 0
+
+
+def cmd_plugin_command(plugin: str, argv: Sequence[str]) -> int:
+    from restore_core.plugins import require_plugin
+
+    registry = require_plugin(plugin).registry
+    assert registry is not None
+    names = registry.names("commands")
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: restore {plugin} COMMAND ...\ncommands of plugin '{plugin}': {', '.join(names) or 'none'}")
+        return 0 if argv else 2
+    entry = registry.get("commands", argv[0])
+    parser = argparse.ArgumentParser(prog=f"restore {plugin} {argv[0]}", description=entry.help)
+    entry.add_arguments(parser)
+    return int(entry.run(parser.parse_args(argv[1:])) or 0)
+
+
+def dispatch(argv: Sequence[str]) -> int:
+    handlers: dict[str, Callable[[Sequence[str]], int]] = {
+        "plugins": cmd_plugins,
+        "config": cmd_config,
+        "train": cmd_train,
+        "eval": cmd_eval,
+    }
+    if argv and argv[0] in handlers:
+        return handlers[argv[0]](argv[1:])
+    if argv and not argv[0].startswith("-") and not os.path.exists(argv[0]):
+        from restore_core.plugins import discover
+
+        if argv[0] in discover():
+            return cmd_plugin_command(argv[0], argv[1:])
+    return cmd_run(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``restore`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return dispatch(argv)
+    except RestoreError as exc:
+        print(f"restore: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("restore: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:  # argparse: usage errors exit 2
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    except Exception as exc:
+        from restore_core.plugins import strict_mode
+
+        if strict_mode() or os.environ.get("RESTORE_DEBUG"):
+            raise
+        print(f"restore: internal error: {type(exc).__name__}: {exc} (set RESTORE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

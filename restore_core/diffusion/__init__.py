@@ -1,0 +1,1 @@
+"""diffusion layer of the restore engine."""

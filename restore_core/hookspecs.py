@@ -1,0 +1,113 @@
+"""The plugin contract: pluggy hook specifications of ``restore``.
+
+A plugin is a module (named by an entry point in the group ``restore.plugins``)
+holding functions marked with :data:`hookimpl`.  Registration hooks receive a
+``register`` callback; call it once per thing you contribute.  The callbacks
+take keyword arguments that may grow in later API versions but are never
+removed or renamed, so a plugin written today keeps working.
+
+Rules for plugin modules:
+
+* import nothing heavy at module import time (no torch, nibabel, rasterio):
+  register *factories* that import what they need when called;
+* hooks are called once, when the plugin is loaded, never per sampling step;
+* a hook implementation whose name is not listed here is an error
+  (misspellings are caught at load time).
+
+``register`` callback signatures (keyword arguments; ``*`` = required):
+
+``register_readers``
+    ``register(name*, read*, extensions*=(".png", ...), sniff=None, description="")``
+    ``read(path: Path, cfg: DictConfig) -> Sample``; ``sniff(head: bytes) -> bool``
+    recognises a file from its first bytes.
+``register_writers``
+    ``register(name*, write*, extensions*=(...), description="")``
+    ``write(sample: Sample, path: Path, cfg: DictConfig) -> None``.  The core
+    hands the writer a temporary path and renames it afterwards.
+``register_degradations``
+    ``register(name*, factory*, description="")``; ``factory(**params)`` returns a
+    callable ``degrade(hr_tensor, generator) -> lr_tensor``.
+``register_conditioning``
+    ``register(name*, factory*, description="")``: builders of a method's condition.
+``register_denoisers``
+    ``register(name*, factory*, description="")``: denoisers and priors (nn.Modules).
+``register_methods``
+    ``register(name*, factory*, description="", modalities=(), default=False)``;
+    ``factory()`` returns an object with ``restore(sample, cfg, context) -> Sample``
+    and optionally ``train(cfg, context) -> Path``.
+``register_sampler_steps``
+    ``register(name*, factory*, description="")``: consistency projections and
+    other per-step operators (see :mod:`restore_core.diffusion.consistency`).
+``register_configs``
+    ``register(method*, config*)``: ``config`` is a YAML path or a mapping holding
+    the defaults of that method.  The key ``"defaults"`` is the plugin-wide base.
+``register_commands``
+    ``register(name*, help*, add_arguments*, run*)``: an extra subcommand, run as
+    ``restore PLUGIN NAME ...``; ``add_arguments(parser)`` and ``run(args) -> int``.
+``restore_plugin_info``
+    returns a mapping with ``name``, ``version``, ``api_version``, ``modalities``
+    and ``description``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import pluggy
+
+PROJECT_NAME = "restore"
+ENTRY_POINT_GROUP = "restore.plugins"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+Register = Callable[..., None]
+
+
+@hookspec(firstresult=True)
+def restore_plugin_info() -> Mapping[str, Any]:
+    """Describe the plugin: name, version, api_version, modalities, description."""
+
+
+@hookspec
+def register_readers(register: Register) -> None:
+    """Register file readers, by extension and by content sniffing."""
+
+
+@hookspec
+def register_writers(register: Register) -> None:
+    """Register file writers, by extension."""
+
+
+@hookspec
+def register_degradations(register: Register) -> None:
+    """Register degradation models used to synthesise training pairs."""
+
+
+@hookspec
+def register_conditioning(register: Register) -> None:
+    """Register builders of a method's condition (references, encodings)."""
+
+
+@hookspec
+def register_denoisers(register: Register) -> None:
+    """Register denoisers and priors (``nn.Module`` factories)."""
+
+
+@hookspec
+def register_methods(register: Register) -> None:
+    """Register restoration methods."""
+
+
+@hookspec
+def register_sampler_steps(register: Register) -> None:
+    """Register per-step operators such as consistency projections."""
+
+
+@hookspec
+def register_configs(register: Register) -> None:
+    """Register default configs, one per method."""
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register extra CLI subcommands."""
