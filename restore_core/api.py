@@ -82,6 +82,7 @@ def plan_jobs(inputs: Sequence[str | Path], output: str | Path | None, registry:
         elif not path.exists():
             raise InputError(path, "no such file or directory")
         else:
+            registry.reader_for(path)  # unsupported or unreadable inputs fail before any work
             sources.append(path)
     out = Path(output) if output is not None else None
     as_folder = out is not None and (many or out.is_dir() or str(output).endswith(os.sep))

@@ -68,7 +68,7 @@ def split_overrides(items: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def cmd_run(argv: Sequence[str]) -> int:
-    args = run_parser().parse_args(argv)
+    args = run_parser().parse_intermixed_args(argv)
     inputs, overrides = split_overrides(args.inputs)
     if not inputs:
         run_parser().print_usage(sys.stderr)
@@ -97,7 +97,7 @@ def cmd_run(argv: Sequence[str]) -> int:
 def cmd_plugins(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="restore plugins", description="List installed plugins.")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     from restore_core.plugins import load_all
 
     summaries = [record.summary() for record in load_all()]
@@ -125,7 +125,7 @@ def cmd_config(argv: Sequence[str]) -> int:
     parser.add_argument("action", choices=("show",))
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     _add_common(parser, plugin_required=True)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     from restore_core import api
     from restore_core.config import to_yaml
 
@@ -142,7 +142,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     parser.add_argument("--out", help="folder for checkpoints (default: runs/<plugin>-<method>)")
     parser.add_argument("--steps", type=int, help="training steps (overrides train.steps)")
     _add_common(parser, plugin_required=True)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     from restore_core import api
 
     path = api.train(
@@ -171,7 +171,7 @@ def cmd_eval(argv: Sequence[str]) -> int:
     parser.add_argument("--lpips-weights", help="local LPIPS AlexNet weights (.safetensors)")
     parser.add_argument("--limit", type=int, help="evaluate at most this many files")
     _add_common(parser, plugin_required=True)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     from restore_core.evaluation import evaluate
 
     rows = evaluate(

@@ -41,4 +41,7 @@ class Bicubic:
     def restore(self, sample: Sample, cfg: Any, context: RunContext) -> Sample:
         scale = parse_scale(cfg.scale)
         size = output_shape(sample.spatial_shape, scale)
-        return sample.resampled(bicubic_resize(sample.data, size, value_range(sample)))  # type: ignore[arg-type]
+        from restore_image.alpha import restore_colour_keep_alpha
+
+        bounds = value_range(sample)
+        return restore_colour_keep_alpha(sample, lambda colour: bicubic_resize(colour, size, bounds), size)  # type: ignore[arg-type]

@@ -126,6 +126,8 @@ def read_tiff(path: Path, cfg: Any = None) -> Sample:
         tags = page.tags
         orientation = int(tags[ORIENTATION_TAG].value) if ORIENTATION_TAG in tags else 1
         icc = tags[ICC_TIFF_TAG].value if ICC_TIFF_TAG in tags else None
+    if 0 in array.shape:
+        raise InputError(path, f"image has zero size (shape {array.shape})")
     if axes in ("YX", "YXS"):
         pass
     elif axes == "SYX":

@@ -1,0 +1,44 @@
+# Set-up and the two commands of the README.  Everything installs into
+# project-local virtual environments; nothing is downloaded at run time.
+PYTHON      ?= python3
+VENV        ?= .venv
+TEST_VENV   ?= .venv-test
+# The product runs on the CPU build of torch (installs in seconds here); on a
+# GPU machine set TORCH='torch' to let pip choose a CUDA build.
+TORCH       ?= torch==2.13.0
+# Tests also cover LPIPS (the lpips package needs torchvision), which forces
+# the torch build that ships with torchvision.
+TEST_TORCH  ?= torch==2.14.1 torchvision==0.29.1
+PLUGINS     := $(wildcard plugins/*/pyproject.toml)
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
+PIP_FLAGS   ?= -q --disable-pip-version-check
+
+.PHONY: setup demo test test-setup clean
+
+$(VENV)/.installed: pyproject.toml $(PLUGINS)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) $(TORCH)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e . $(addprefix -e ,$(PLUGIN_DIRS))
+	touch $@
+
+setup: $(VENV)/.installed
+
+## The main job on shipped sample data: restore a ×4 downsampled photograph.
+demo: setup
+	$(VENV)/bin/restore plugins
+	$(VENV)/bin/restore --plugin image samples/image/astronaut_lr_x4.png -o out/astronaut_x4.png
+	@echo "wrote out/astronaut_x4.png (and its resolved config out/astronaut_x4.png.yaml)"
+
+$(TEST_VENV)/.installed: pyproject.toml $(PLUGINS)
+	$(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/pip install $(PIP_FLAGS) $(TEST_TORCH)
+	$(TEST_VENV)/bin/pip install $(PIP_FLAGS) -e '.[test,lpips]' $(addprefix -e ,$(PLUGIN_DIRS))
+	touch $@
+
+test-setup: $(TEST_VENV)/.installed
+
+test: test-setup
+	$(TEST_VENV)/bin/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(TEST_VENV) out runs

@@ -1,0 +1,33 @@
+"""Alpha channels are not images to restore: split them off, upscale them plainly."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from restore_core.sample import Sample
+from restore_image.bicubic import bicubic_resize, value_range
+
+
+def split_alpha(sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return (colour channels, alpha channel or None) of a (C, H, W) sample."""
+    if sample.meta.get("has_alpha") and sample.channels in (2, 4):
+        return sample.data[:-1], sample.data[-1:]
+    return sample.data, None
+
+
+def restore_colour_keep_alpha(
+    sample: Sample, restore_colour: Callable[[np.ndarray], np.ndarray], size: tuple[int, int]
+) -> Sample:
+    """Restore the colour channels with ``restore_colour``; upscale alpha by bicubic.
+
+    The method never sees the alpha channel, so a model trained on RGB images
+    works on RGBA inputs and the transparency mask keeps its sharp edges.
+    """
+    colour, alpha = split_alpha(sample)
+    restored = restore_colour(colour)
+    if restored.shape[1:] != size:
+        raise ValueError(f"method returned {restored.shape[1:]}, expected {size}")
+    if alpha is not None:
+        restored = np.concatenate([restored, bicubic_resize(alpha, size, value_range(sample))], axis=0)
+    return sample.resampled(restored.astype(np.float32))
