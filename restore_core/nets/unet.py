@@ -123,6 +123,7 @@ class ConditionalUNet(nn.Module):
                 the unconditional branch of classifier-free guidance: zeros.
             encoder_features: ``(B, encoder_channels, *any_spatial)``, usually
                 at LR resolution; resized to the HR grid here (SRDiff sec. 3.3).
+                ``None`` skips the injection (plain MONAI forward).
 
         Returns:
             ``(B, target_channels, *spatial)``.

@@ -63,9 +63,38 @@ def register_methods(register: Any) -> None:
         modalities=["natural image"],
         default=True,
     )
+    register(
+        name="sr3",
+        factory=lambda: _diffusion_method("sr3"),
+        description="SR3 (Saharia et al. 2021): HR target, up(LR) concatenated to the noisy state",
+        modalities=["natural image"],
+    )
+    register(
+        name="srdiff",
+        factory=lambda: _diffusion_method("srdiff"),
+        description="SRDiff (Li et al. 2022): residual target, RRDB LR-encoder features",
+        modalities=["natural image"],
+    )
+
+
+def _diffusion_method(name: str) -> Any:
+    from restore_image.diffusion_methods import ImageDiffusionSR
+
+    return ImageDiffusionSR(name)
+
+
+@hookimpl
+def register_degradations(register: Any) -> None:
+    register(name="area", factory=_lazy("restore_image.degradations", "area_downsample"), description="×s average pooling")
+    register(
+        name="bicubic",
+        factory=_lazy("restore_image.degradations", "bicubic_downsample"),
+        description="antialiased bicubic downsampling, optional Gaussian noise",
+    )
 
 
 @hookimpl
 def register_configs(register: Any) -> None:
     register(method="defaults", config=CONFIG_DIR / "defaults.yaml")
-    register(method="bicubic", config=CONFIG_DIR / "bicubic.yaml")
+    for method in ("bicubic", "sr3", "srdiff"):
+        register(method=method, config=CONFIG_DIR / f"{method}.yaml")

@@ -1,0 +1,99 @@
+"""SR3 and SRDiff for natural images, on the core's conditional diffusion engine.
+
+* SR3 (Saharia et al. 2021, "Image Super-Resolution via Iterative Refinement"):
+  the denoiser predicts the noise of the HR image, conditioned by channel
+  concatenation of the bicubically upsampled LR (sec. 2.4).
+* SRDiff (Li et al. 2022, "SRDiff: Single image super-resolution with
+  diffusion probabilistic models"): the diffusion runs on the residual
+  HR - up(LR) (eq. 5), conditioned on the hidden features of an RRDB LR
+  encoder (sec. 3.3).
+
+Which of the two a method is comes from its config (``configs/sr3.yaml``,
+``configs/srdiff.yaml``); this module adds what is specific to photographs:
+[0, max] <-> [-1, 1] scaling, grey images, alpha, and reading training images.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from restore_core.context import RunContext
+from restore_core.engine.sr_method import DiffusionSRMethod
+from restore_core.errors import InputError, UsageError
+from restore_core.sample import Sample
+from restore_image.alpha import restore_colour_keep_alpha
+from restore_image.degradations import make_degradation
+from restore_image.scale import output_shape, parse_scale
+
+MODEL_CHANNELS = 3
+CHECKPOINTS = Path(__file__).with_name("checkpoints")
+
+
+def peak_value(dtype: np.dtype) -> float:
+    """The white level of a dtype: 255, 65535, or 1.0 for float images."""
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+
+
+def to_model_space(colour: np.ndarray, dtype: np.dtype) -> torch.Tensor:
+    """(C, H, W) in [0, peak] -> (1, 3, H, W) in [-1, 1]; grey is replicated to RGB."""
+    x = torch.from_numpy(np.ascontiguousarray(colour, dtype=np.float32)) / peak_value(dtype) * 2 - 1
+    if x.shape[0] == 1:
+        x = x.expand(MODEL_CHANNELS, -1, -1)
+    return x[None]
+
+
+def from_model_space(x: torch.Tensor, channels: int, dtype: np.dtype) -> np.ndarray:
+    """Inverse of :func:`to_model_space`; RGB is averaged back to grey for grey inputs."""
+    x = x[0].float().cpu()
+    if channels == 1:
+        x = x.mean(0, keepdim=True)
+    return ((x.clamp(-1, 1) + 1) / 2 * peak_value(dtype)).numpy()
+
+
+class ImageDiffusionSR(DiffusionSRMethod):
+    """SR3 / SRDiff on RGB photographs (configured by the method's YAML)."""
+
+    spatial_dims = 2
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def checkpoint_dir(self) -> Path:
+        return CHECKPOINTS
+
+    def degradation(self, cfg: DictConfig, scale: int) -> Any:
+        params = dict(cfg.train.get("degradation_params") or {})
+        return make_degradation(str(cfg.train.degradation), scale, **params)
+
+    def training_images(self, data: Path, cfg: DictConfig) -> Sequence[torch.Tensor]:
+        from restore_image import io
+
+        readers = {".png": io.read_png, ".jpg": io.read_jpeg, ".jpeg": io.read_jpeg, ".tif": io.read_tiff, ".tiff": io.read_tiff}
+        files = sorted(p for p in Path(data).iterdir() if p.suffix.lower() in readers)
+        if not files:
+            raise InputError(data, "holds no PNG, JPEG or TIFF training images")
+        images = []
+        for path in files:
+            sample = readers[path.suffix.lower()](path)
+            colour = sample.data[:-1] if sample.meta.get("has_alpha") else sample.data
+            images.append(to_model_space(colour, sample.source_dtype)[0])
+        return images
+
+    def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
+        scale = parse_scale(cfg.scale)
+        if scale not in (2.0, 4.0) and not cfg.model.get("any_scale", False):
+            raise UsageError(f"method '{self.name}' restores ×2 and ×4, not ×{cfg.scale}")
+        size = output_shape(sample.spatial_shape, scale)
+
+        def restore_colour(colour: np.ndarray) -> np.ndarray:
+            lr = to_model_space(colour, sample.source_dtype)
+            hr = self.super_resolve(lr, scale, cfg, context)
+            return from_model_space(hr, colour.shape[0], sample.source_dtype)
+
+        return restore_colour_keep_alpha(sample, restore_colour, size)  # type: ignore[arg-type]

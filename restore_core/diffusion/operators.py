@@ -1,0 +1,120 @@
+"""Linear degradation operators A with pseudo-inverses A^+ for consistency steps."""
+from __future__ import annotations
+
+import math
+from typing import Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["LinearOperator", "AveragePoolSR", "BicubicSR", "bicubic_resize_matrix", "OPERATORS"]
+
+
+@runtime_checkable
+class LinearOperator(Protocol):
+    """A degradation y = A(x) and its Moore-Penrose pseudo-inverse A^+(y)."""
+
+    def A(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def A_pinv(self, y: torch.Tensor) -> torch.Tensor: ...
+
+
+class AveragePoolSR:
+    """A = s^d-pixel block average; A^+ = nearest (replicate) upsampling.
+
+    A A^T = s^-d I, so A^+ = A^T (A A^T)^-1 = s^d A^T is replication, and A A^+ = I
+    exactly (Wang et al. DDNM 2023, sec. 3.3, "super-resolution").
+    """
+
+    def __init__(self, scale: int, spatial_dims: int = 2) -> None:
+        if int(scale) != scale or scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {scale}")
+        if spatial_dims not in (1, 2, 3):
+            raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
+        self.scale = int(scale)
+        self.spatial_dims = spatial_dims
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        if any(n % self.scale for n in x.shape[2:]):
+            raise ValueError(f"spatial size {tuple(x.shape[2:])} not divisible by {self.scale}")
+        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[self.spatial_dims - 1]
+        return pool(x, self.scale)
+
+    def A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        for axis in range(2, 2 + self.spatial_dims):
+            y = y.repeat_interleave(self.scale, dim=axis)
+        return y
+
+
+def _cubic(x: torch.Tensor) -> torch.Tensor:
+    """Keys' cubic convolution kernel with a = -0.5 (Matlab imresize 'bicubic')."""
+    ax = x.abs()
+    ax2, ax3 = ax**2, ax**3
+    near = (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1)
+    far = (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * ((ax > 1) & (ax <= 2))
+    return near + far
+
+
+def bicubic_resize_matrix(in_length: int, out_length: int) -> torch.Tensor:
+    """Matrix W [out, in] (float64) of Matlab's imresize(..., 'bicubic') along one axis.
+
+    Downscaling widens the kernel by 1/scale (antialiasing); borders mirror
+    with the edge sample repeated, as Matlab does.
+    """
+    scale = out_length / in_length
+    width = 4.0 / scale if scale < 1 else 4.0
+    x = torch.arange(1, out_length + 1, dtype=torch.float64)
+    u = x / scale + 0.5 * (1 - 1 / scale)
+    left = torch.floor(u - width / 2)
+    taps = math.ceil(width) + 2
+    idx = left[:, None] + torch.arange(taps, dtype=torch.float64)[None, :]
+    dist = u[:, None] - idx
+    w = scale * _cubic(scale * dist) if scale < 1 else _cubic(dist)
+    w = w / w.sum(dim=1, keepdim=True)
+    mirror = torch.cat([torch.arange(in_length), torch.arange(in_length - 1, -1, -1)])
+    cols = mirror[(idx.long() - 1) % (2 * in_length)]
+    W = torch.zeros(out_length, in_length, dtype=torch.float64)
+    W.scatter_add_(1, cols, w)
+    return W
+
+
+class BicubicSR:
+    """A = Matlab-style antialiased bicubic downscaling by ``scale``, applied separably.
+
+    A = W_1 (x) W_2 (x) ... (Kronecker of 1-D matrices), so its pseudo-inverse is
+    the Kronecker of the 1-D pseudo-inverses (torch.linalg.pinv), and A A^+ A = A.
+    """
+
+    def __init__(self, scale: int, spatial_dims: int = 2) -> None:
+        if int(scale) != scale or scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {scale}")
+        self.scale = int(scale)
+        self.spatial_dims = spatial_dims
+        self._cache: dict[tuple[str, int, torch.dtype, torch.device], torch.Tensor] = {}
+
+    def _matrix(self, kind: str, hr_length: int, like: torch.Tensor) -> torch.Tensor:
+        key = (kind, hr_length, like.dtype, like.device)
+        if key not in self._cache:
+            W = bicubic_resize_matrix(hr_length, hr_length // self.scale)
+            M = W if kind == "down" else torch.linalg.pinv(W)
+            self._cache[key] = M.to(dtype=like.dtype, device=like.device)
+        return self._cache[key]
+
+    def _apply(self, x: torch.Tensor, kind: str) -> torch.Tensor:
+        for axis in range(2, 2 + self.spatial_dims):
+            n = x.shape[axis]
+            hr_length = n if kind == "down" else n * self.scale
+            M = self._matrix(kind, hr_length, x)
+            x = torch.movedim(torch.movedim(x, axis, -1) @ M.T, -1, axis)
+        return x
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        if any(n % self.scale for n in x.shape[2:]):
+            raise ValueError(f"spatial size {tuple(x.shape[2:])} not divisible by {self.scale}")
+        return self._apply(x, "down")
+
+    def A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        return self._apply(y, "pinv")
+
+
+OPERATORS = {"average_pool": AveragePoolSR, "bicubic": BicubicSR}

@@ -1,0 +1,213 @@
+"""A restoration method built on :class:`SRDiffusionModel`: load, sample, tile, train.
+
+Plugins subclass :class:`DiffusionSRMethod` and supply what is domain
+knowledge: how a :class:`Sample` maps to model space and back, where the
+shipped checkpoints live, how training images are read, and the degradation
+model that synthesises LR from HR.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from restore_core.context import RunContext
+from restore_core.diffusion.colour import match_mean_std
+from restore_core.diffusion.consistency import CONSISTENCY_STEPS, ConsistencyStep
+from restore_core.diffusion.operators import AveragePoolSR, BicubicSR
+from restore_core.diffusion.samplers import make_sampler
+from restore_core.diffusion.start import start_from_noise, start_truncated
+from restore_core.engine.checkpoint import load_checkpoint
+from restore_core.engine.sampling import run_reverse_process
+from restore_core.engine.sr_model import SRDiffusionModel, hr_size_for
+from restore_core.engine.tiling import tiled_apply
+from restore_core.errors import ConfigError, UsageError
+
+OPERATORS = {"avgpool": AveragePoolSR, "bicubic": BicubicSR}
+Degrade = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def plain(cfg: Any) -> Any:
+    """A DictConfig section as plain Python containers (for constructors and model cards)."""
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+def build_model(cfg: DictConfig, spatial_dims: int, channels: int) -> SRDiffusionModel:
+    return SRDiffusionModel(plain(cfg.model), plain(cfg.diffusion), spatial_dims, channels)
+
+
+def build_consistency(cfg: DictConfig, scale: int, spatial_dims: int) -> list[ConsistencyStep]:
+    """Consistency steps named in ``cfg.consistency`` (ILVR, DDNM, DDNM+, DPS)."""
+    section = cfg.get("consistency")
+    if not section or not section.get("name"):
+        return []
+    name = str(section.name)
+    if name not in CONSISTENCY_STEPS:
+        raise ConfigError(f"unknown consistency step '{name}'; known: {', '.join(sorted(CONSISTENCY_STEPS))}")
+    if int(scale) != scale:
+        raise UsageError(f"consistency step '{name}' needs an integer scale, got {scale}")
+    operator = OPERATORS[str(section.get("operator", "avgpool"))](int(scale), spatial_dims)
+    if name == "ilvr":
+        return [CONSISTENCY_STEPS[name](int(scale), spatial_dims, operator=operator)]
+    if name == "ddnm+":
+        return [CONSISTENCY_STEPS[name](operator, float(section.get("sigma_y", 0.0)))]
+    if name == "dps":
+        return [CONSISTENCY_STEPS[name](operator, float(section.get("step_size", 1.0)))]
+    return [CONSISTENCY_STEPS[name](operator)]
+
+
+def sample_sr(
+    model: SRDiffusionModel,
+    lr: torch.Tensor,
+    scale: float,
+    cfg: DictConfig,
+    generator: torch.Generator,
+    progress: Any = None,
+) -> torch.Tensor:
+    """Super-resolve ``lr`` (B, C, *spatial) in model space [-1, 1] by reverse diffusion."""
+    hr_size = hr_size_for(lr, scale, model.wavelet)
+    with torch.no_grad():
+        cond = model.condition(lr, hr_size)
+    sampler_cfg = cfg.sampler
+    kwargs: dict[str, Any] = {"prediction_type": model.prediction_type}
+    if sampler_cfg.name == "ddim":
+        kwargs["eta"] = float(sampler_cfg.eta)
+    sampler = make_sampler(str(sampler_cfg.name), model.schedule, **kwargs)
+    start = cfg.get("start") or {}
+    grid = (lr.shape[0], model.denoiser.target_channels, *model.target_grid(hr_size))
+    if start.get("mode", "noise") == "truncated":
+        t0 = int(float(start.get("t0_fraction", 0.5)) * model.schedule.num_train_timesteps)
+        estimate = model.to_target(cond.tensors["up_lr"], cond)
+        x, t_start = start_truncated(estimate, t0, model.schedule, generator)
+    else:
+        x, t_start = start_from_noise(grid, model.schedule, generator, lr.device, lr.dtype)
+    sampler.set_timesteps(int(sampler_cfg.steps), device=lr.device, t_start=t_start)
+    consistency = build_consistency(cfg, int(round(scale)), model.spatial_dims)
+    measurement = None
+    if consistency:
+        if model.wavelet:
+            raise ConfigError("consistency steps work in pixel or residual space, not with model.wavelet")
+        # A is linear: in residual space the measurement of the residual is y - A(up(y)).
+        operator = getattr(consistency[0], "operator")
+        measurement = lr - operator.A(cond.tensors["up_lr"]) if type(model.space).__name__ == "ResidualSpace" else lr
+    guidance = cfg.get("guidance") or {}
+    x0 = run_reverse_process(
+        model.denoise,
+        x,
+        sampler,
+        cond=cond,
+        guidance_scale=float(guidance.get("scale", 1.0)),
+        consistency=consistency,
+        measurement=measurement,
+        generator=generator,
+        progress=progress,
+    )
+    hr = model.from_target(x0, cond)
+    if cfg.get("colour_correction", False):
+        hr = match_mean_std(hr, lr)  # survey eq. 47
+    return hr.clamp(-1.0, 1.0)
+
+
+class DiffusionSRMethod:
+    """Conditional diffusion SR (SR3 or SRDiff by config) with tiling and training."""
+
+    name = "diffusion-sr"
+    spatial_dims = 2
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str], SRDiffusionModel] = {}
+
+    # -- what a plugin supplies -------------------------------------------------
+    def checkpoint_dir(self) -> Path:
+        raise NotImplementedError
+
+    def degradation(self, cfg: DictConfig, scale: int) -> Degrade:
+        raise NotImplementedError
+
+    def training_images(self, data: Path, cfg: DictConfig) -> Sequence[torch.Tensor]:
+        raise NotImplementedError
+
+    # -- checkpoints ---------------------------------------------------------------
+    def checkpoint_path(self, cfg: DictConfig) -> Path:
+        name = cfg.model.get("checkpoint")
+        if not name:
+            raise UsageError(f"method '{cfg.method}' has no checkpoint configured (model.checkpoint)")
+        path = Path(str(name)).expanduser()
+        if not path.is_absolute() and not path.exists():
+            path = self.checkpoint_dir() / path
+        if path.suffix != ".safetensors":
+            path = path.with_suffix(".safetensors")
+        if not path.is_file():
+            raise UsageError(f"{path}: checkpoint not found (train one with 'restore train' or set model.checkpoint)")
+        return path
+
+    def load_model(self, cfg: DictConfig, channels: int, device: str) -> SRDiffusionModel:
+        """Build the network from the checkpoint's own stored config, then load its weights."""
+        path = self.checkpoint_path(cfg)
+        key = (str(path), device)
+        if key not in self._models:
+            modules, card = load_checkpoint(path, device=device)
+            stored = OmegaConf.create(card.get("config", {}))
+            model_cfg = stored if "model" in stored else cfg
+            model = build_model(model_cfg, self.spatial_dims, int(card.get("channels", channels)))
+            model.load_state_dict(modules["model"])
+            self._models[key] = model.to(device).eval()
+        return self._models[key]
+
+    # -- inference --------------------------------------------------------------------
+    def super_resolve(self, lr: torch.Tensor, scale: float, cfg: DictConfig, context: RunContext) -> torch.Tensor:
+        """Tile ``lr`` (1, C, *spatial) in model space and super-resolve every window."""
+        model = self.load_model(cfg, lr.shape[1], context.device)
+        lr = lr.to(context.device)
+        tile = int(cfg.tiling.tile)
+        counter = iter(range(1_000_000))
+
+        def one_window(window: torch.Tensor) -> torch.Tensor:
+            generator = context.generator(offset=next(counter))
+            return sample_sr(model, window, scale, cfg, generator)
+
+        if all(s <= tile for s in lr.shape[2:]):
+            generator = context.generator()
+            return sample_sr(model, lr, scale, cfg, generator, progress=lambda it, n: context.progress(it, n, "sampling"))
+        return tiled_apply(
+            one_window, lr, tile=tile, overlap=float(cfg.tiling.overlap), scale=scale,
+            batch_size=int(cfg.tiling.batch_size), progress=not context.quiet,
+        )
+
+    # -- training --------------------------------------------------------------------
+    def model_card(self, cfg: DictConfig, channels: int, data: Path) -> dict[str, Any]:
+        return {
+            "method": str(cfg.method),
+            "plugin": str(cfg.plugin),
+            "channels": channels,
+            "config": plain(cfg),
+            "data": {"path": str(data), "description": str(cfg.train.get("data_description", ""))},
+        }
+
+    def train(self, cfg: DictConfig, context: RunContext, *, data: Any, output_dir: Any = None, max_steps: int | None = None) -> Path:
+        from restore_core.engine.pairs import PatchPairs
+        from restore_core.engine.training import TrainSettings, train_model
+
+        if data is None:
+            raise UsageError("training needs --data (a folder of high-resolution files)")
+        data = Path(data)
+        images = self.training_images(data, cfg)
+        channels = int(images[0].shape[0])
+        scales = [int(s) for s in cfg.train.scales]
+        pairs = PatchPairs(
+            images,
+            patch=int(cfg.train.patch),
+            batch_size=int(cfg.train.batch_size),
+            degradations={s: self.degradation(cfg, s) for s in scales},
+            seed=int(cfg.seed),
+        )
+        model = build_model(cfg, self.spatial_dims, channels)
+        out = Path(output_dir) if output_dir else Path("runs") / f"{cfg.plugin}-{cfg.method}"
+        settings = TrainSettings.from_config(plain(cfg.train), max_steps)
+        return train_model(model, pairs, settings, out, context, self.model_card(cfg, channels, data), self.validator(cfg, context))
+
+    def validator(self, cfg: DictConfig, context: RunContext) -> Callable[[torch.nn.Module], Mapping[str, float]] | None:
+        """Scores written into the model card at the end of training (None: none)."""
+        return None

@@ -1,0 +1,185 @@
+"""Training loop for conditional diffusion SR models.
+
+AdamW, EMA of the weights, gradient clipping, classifier-free condition
+dropout, checkpoints every N steps with exact resume, seeded, bf16/fp16
+autocast on CUDA.  The loop owns no data logic: it draws ``(lr, hr)`` batches
+from a :class:`PairSource` that the method builds with its plugin's
+degradation model.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from restore_core.context import RunContext
+from restore_core.diffusion.forward import q_sample
+from restore_core.diffusion.guidance import drop_condition
+from restore_core.diffusion.parameterization import v_target
+from restore_core.engine.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    load_training_state,
+    restore_rng_state,
+    save_checkpoint,
+    save_training_state,
+)
+from restore_core.engine.sampling import Condition
+from restore_core.engine.sr_model import SRDiffusionModel, hr_size_for
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "l2": F.mse_loss,
+    "l1": F.l1_loss,
+}
+
+
+class PairSource(Protocol):
+    """Yields training batches ``(lr, hr)`` and can save/restore its random state."""
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+    def state(self) -> torch.Tensor: ...
+
+    def set_state(self, state: torch.Tensor) -> None: ...
+
+
+@dataclass
+class TrainSettings:
+    """The ``train`` section of a method config."""
+
+    steps: int
+    lr: float
+    weight_decay: float
+    ema_decay: float
+    grad_clip: float
+    checkpoint_every: int
+    p_uncond: float
+    loss: str
+
+    @classmethod
+    def from_config(cls, train_cfg: Mapping[str, Any], max_steps: int | None = None) -> "TrainSettings":
+        return cls(
+            steps=int(max_steps or train_cfg["steps"]),
+            lr=float(train_cfg["lr"]),
+            weight_decay=float(train_cfg["weight_decay"]),
+            ema_decay=float(train_cfg["ema_decay"]),
+            grad_clip=float(train_cfg["grad_clip"]),
+            checkpoint_every=int(train_cfg["checkpoint_every"]),
+            p_uncond=float(train_cfg.get("p_uncond", 0.0)),
+            loss=str(train_cfg.get("loss", "l2")),
+        )
+
+
+def regression_target(model: SRDiffusionModel, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """What the network learns to output: eps (Ho et al. eq. 14), x0, or v (Salimans & Ho 2022)."""
+    if model.prediction_type == "epsilon":
+        return noise
+    if model.prediction_type == "sample":
+        return x0
+    alpha_bar = model.schedule.alpha_bar(t.cpu()).to(x0.device, torch.float32)
+    return v_target(x0, noise, alpha_bar.view(-1, *([1] * (x0.ndim - 1))))
+
+
+def diffusion_loss(
+    model: SRDiffusionModel, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator, settings: TrainSettings
+) -> torch.Tensor:
+    """One Monte-Carlo term of the simple diffusion loss (Ho et al. 2020, eq. 14)."""
+    cond = model.condition(lr, tuple(hr.shape[2:]))
+    x0 = model.to_target(hr, cond)
+    t = torch.randint(0, model.schedule.num_train_timesteps, (hr.shape[0],), generator=generator, device=hr.device)
+    noise = torch.randn(x0.shape, generator=generator, device=hr.device)
+    x_t = q_sample(x0, t, noise, model.schedule).to(x0.dtype)
+    if settings.p_uncond > 0:
+        # one keep-mask for every condition tensor: a sample loses all of its condition at once
+        _, keep = drop_condition(x0, settings.p_uncond, generator)
+        cond = Condition({k: v * keep.view(-1, *([1] * (v.ndim - 1))).to(v.dtype) for k, v in cond.tensors.items()})
+    output = model.denoise(x_t, t, cond)
+    return LOSSES[settings.loss](output, regression_target(model, x0, noise, t))
+
+
+def _autocast(device: str) -> Any:
+    if device.startswith("cuda"):
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cpu", enabled=False)
+
+
+def train_model(
+    model: SRDiffusionModel,
+    pairs: PairSource,
+    settings: TrainSettings,
+    output_dir: Path,
+    context: RunContext,
+    card: dict[str, Any],
+    validate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+) -> Path:
+    """Train ``model`` and write ``output_dir/model.safetensors`` (EMA weights) with its card.
+
+    Resumes from ``output_dir/last.safetensors`` and ``training_state.safetensors``
+    when they exist, continuing bit-for-bit where the previous run stopped.
+    """
+    device = context.device
+    output_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(context.seed)
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.startswith("cuda") and not torch.cuda.is_bf16_supported())
+    generator = context.generator(offset=1)
+    start = 0
+    last, state_file = output_dir / "last.safetensors", output_dir / "training_state.safetensors"
+    if last.is_file() and state_file.is_file():
+        modules, _ = load_checkpoint(last, device=device)
+        model.load_state_dict(modules["model"])
+        ema.module.load_state_dict(modules["ema"])
+        state = load_training_state(state_file, optimizer)
+        start = state.step
+        extra = state.extra or {}
+        generator.set_state(extra["generator"])
+        pairs.set_state(extra["pairs"])
+        ema.n_averaged.fill_(int(extra["ema_n"]))
+        if state.rng_state:
+            restore_rng_state(state.rng_state)
+        context.log(f"resuming from step {start}")
+    batches = iter(pairs)
+    losses: list[float] = []
+    began = time.time()
+    for step in context.progress(range(start, settings.steps), total=settings.steps - start, desc="training"):
+        lr, hr = (b.to(device) for b in next(batches))
+        with _autocast(device):
+            loss = diffusion_loss(model, lr, hr, generator, settings)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"training diverged at step {step}: loss {loss.item()}")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        ema.update_parameters(model)
+        losses.append(loss.item())
+        done = step + 1
+        if done % settings.checkpoint_every == 0 or done == settings.steps:
+            save_checkpoint(last, {"model": model.state_dict(), "ema": ema.module.state_dict()}, {**card, "steps": done})
+            save_training_state(
+                state_file,
+                optimizer.state_dict(),
+                done,
+                rng_state=capture_rng_state(),
+                extra={"generator": generator.get_state(), "pairs": pairs.state(), "ema_n": int(ema.n_averaged)},
+            )
+            recent = sum(losses[-100:]) / max(1, len(losses[-100:]))
+            context.log(f"step {done}/{settings.steps}  loss {recent:.4f}  {time.time() - began:.0f}s")
+    ema.module.eval()
+    scores = validate(ema.module) if validate else {}
+    final_card = {**card, "steps": settings.steps, "validation": scores, "train_seconds": round(time.time() - began, 1)}
+    return save_checkpoint(output_dir / "model.safetensors", {"model": ema.module.state_dict()}, final_card)
+
+
+__all__ = ["TrainSettings", "PairSource", "train_model", "diffusion_loss", "regression_target", "hr_size_for"]
