@@ -149,7 +149,7 @@ class DDNMPlus(ConsistencyStep):
             raise ValueError("DDNMPlus needs the step's x0 estimate (x0=...)")
         ab = float(schedule.alpha_bar(torch.tensor(int(t_prev))))
         a, budget = ab**0.5, (1.0 - ab) ** 0.5
-        lam = 1.0
+        lam = 1.0 if budget >= a * self.sigma_y else budget / (a * self.sigma_y)
         if lam == 0.0:
             return x_prev
         return x_prev + (a * lam) * self.operator.A_pinv(y - self.operator.A(x0))

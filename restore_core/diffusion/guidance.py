@@ -11,9 +11,10 @@ def classifier_free_guidance(
 ) -> torch.Tensor:
     """uncond + scale (cond - uncond) (Moser et al. arXiv 2401.00736, eq. 33; Ho & Salimans 2022).
 
-    scale 1 gives the conditional output, 0 the unconditional one.
+    scale 1 gives the conditional output, 0 the unconditional one. Evaluated as
+    scale cond + (1 - scale) uncond, the same line, so both ends are exact to the bit.
     """
-    return uncond_out + scale * (cond_out - uncond_out)
+    return scale * cond_out + (1 - scale) * uncond_out
 
 
 def drop_condition(

@@ -203,6 +203,7 @@ class DiffusionSRMethod:
             degradations={s: self.degradation(cfg, s) for s in scales},
             seed=int(cfg.seed),
         )
+        torch.manual_seed(int(cfg.seed))  # the initial weights are part of what the seed reproduces
         model = build_model(cfg, self.spatial_dims, channels)
         out = Path(output_dir) if output_dir else Path("runs") / f"{cfg.plugin}-{cfg.method}"
         settings = TrainSettings.from_config(plain(cfg.train), max_steps)

@@ -16,7 +16,12 @@ MIN_PANEL_WIDTH = 128
 
 
 def _to_height_width_channels(image: np.ndarray) -> np.ndarray:
-    """``(H, W)``, ``(H, W, 1|3)`` or channel-first ``(1|3, H, W)`` -> ``(H, W, 1|3)``."""
+    """``(H, W)``, ``(H, W, 1|3)``, ``(1|3, H, W)`` or a volume ``(1|3, D, H, W)`` -> ``(H, W, 1|3)``.
+
+    A volume is shown by its middle slice along D.
+    """
+    if image.ndim == 4 and image.shape[0] in (1, 3):
+        image = image[:, image.shape[1] // 2]
     if image.ndim == 2:
         return image[:, :, None]
     if image.ndim == 3 and image.shape[-1] in (1, 3):
@@ -24,8 +29,8 @@ def _to_height_width_channels(image: np.ndarray) -> np.ndarray:
     if image.ndim == 3 and image.shape[0] in (1, 3):
         return np.moveaxis(image, 0, -1)
     raise ValueError(
-        f"expected a 2D image (H, W), (H, W, 1|3) or (1|3, H, W); got shape {image.shape} "
-        "(take a slice of a volume first)"
+        f"expected an image (H, W), (H, W, 1|3), (1|3, H, W) or a volume (1|3, D, H, W); "
+        f"got shape {image.shape}"
     )
 
 
@@ -56,7 +61,8 @@ def side_by_side_png(
     """Write ``images`` left to right, each under its label, as one RGB PNG.
 
     Smaller images are nearest-upsampled to the largest height and width (and
-    tiny ones enlarged so labels fit). ``uint8`` images are shown as they are;
+    tiny ones enlarged so labels fit); channel-first volumes ``(C, D, H, W)``
+    show their middle D slice. ``uint8`` images are shown as they are;
     16-bit and float images are mapped linearly from ``display_range`` (default:
     their joint min/max) to 0..255.
     """

@@ -11,10 +11,12 @@ from restore_image.scale import output_shape, parse_scale
 
 
 def bicubic_resize(data: np.ndarray, size: tuple[int, int], value_range: tuple[float, float] | None) -> np.ndarray:
-    """Resize (C, H, W) data with bicubic interpolation (Keys 1981, a = -0.75 as in torch).
+    """Resize (C, H, W) data with Matlab-``imresize``-style bicubic interpolation.
 
-    Downsizing uses antialiasing (Matlab ``imresize`` behaviour); values are
-    clipped to ``value_range`` when given, since cubic overshoots.
+    torch's antialiased path uses the Keys (1981) kernel with a = -0.5, as
+    Matlab and PIL do (the SR literature's "bicubic" baseline), and widens it
+    when downsizing.  Values are clipped to ``value_range`` when given, since
+    cubic interpolation overshoots.
     """
     import torch
     import torch.nn.functional as F

@@ -35,6 +35,7 @@ def __getattr__(name: str) -> Any:
         return ResidualShiftSampler
     raise AttributeError(name)
 
+
 SAMPLERS: dict[str, Callable[..., Sampler]] = {
     "ddpm": DDPMSampler,
     "ddim": DDIMSampler,

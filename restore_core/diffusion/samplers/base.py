@@ -60,6 +60,7 @@ class Sampler(ABC):
         ts = respaced_timesteps(self.schedule.num_train_timesteps, num_inference_steps, self.timestep_spacing, t_start)
         self.timesteps: torch.Tensor = ts.to(device) if device is not None else ts
         chain = [int(t) for t in ts]
+        self._chain = chain
         self._prev = dict(zip(chain, chain[1:] + [-1]))
         self._index = {t: i for i, t in enumerate(chain)}
         self.reset()

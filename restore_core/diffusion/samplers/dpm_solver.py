@@ -24,6 +24,10 @@ class DPMSolverPlusPlusSampler(GaussianSampler):
     The first step has no history and the final step (to t = -1, sigma = 0,
     lambda = +inf, where the update is simply x0_t) is first order
     ("lower_order_final"). ``solver_order=1`` gives deterministic DDIM.
+
+    Prefer "trailing" spacing (the default): a "linspace" chain ends at t = 0,
+    where lambda jumps, so its last second-order step has r << 1 and
+    extrapolates x0 by 1/(2r); with few steps that can be worse than DDIM.
     """
 
     def __init__(
@@ -68,7 +72,8 @@ class DPMSolverPlusPlusSampler(GaussianSampler):
             d = x0
             history = self._history
             index = self._index[timestep]
-            if self.solver_order == 2 and history is not None and index > 0 and history[0] == int(self.timesteps[index - 1]):
+            # second order only right after the chain's previous step (its history is ours)
+            if self.solver_order == 2 and history is not None and index > 0 and history[0] == self._chain[index - 1]:
                 lam_u = self._lambda(float(self.schedule.alpha_bar(torch.tensor(history[0]))))
                 r = (lam_t - lam_u) / h
                 d = (1.0 + 0.5 / r) * x0 - (0.5 / r) * history[1]

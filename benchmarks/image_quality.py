@@ -1,0 +1,59 @@
+"""Quality of the image plugin's methods against bicubic on held-out images.
+
+    python benchmarks/image_quality.py --data data/images/val --scales 2 4
+
+The validation images (astronaut, coffee) are kept out of training
+(scripts/make_image_dataset.py). LR = ×s area downsampling of a centre crop
+(eval.max_size). LPIPS uses the offline AlexNet weights in ../shared/metrics.
+Writes the "image-quality" section of docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from pathlib import Path
+
+from report import markdown_table, update_section
+
+from restore_core.evaluation import evaluate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="data/images/val")
+    parser.add_argument("--scales", nargs="+", type=int, default=[2, 4])
+    parser.add_argument("--methods", nargs="+", default=["bicubic", "sr3", "srdiff"])
+    parser.add_argument("--max-size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the method's config)")
+    parser.add_argument("--lpips-weights", default=str(REPO.parent / "shared" / "metrics" / "lpips_alex.safetensors"))
+    parser.add_argument("--out", default="runs/benchmarks/image-quality")
+    args = parser.parse_args()
+    os.environ.setdefault("RESTORE_LPIPS_WEIGHTS", args.lpips_weights)
+    summary = []
+    for scale in args.scales:
+        for method in args.methods:
+            rows = evaluate(
+                "image", method, data=args.data, output_dir=Path(args.out) / f"{method}-x{scale}",
+                flags={"scale": scale, "device": "cpu", "sampler.steps": args.steps},
+                overrides=[f"eval.max_size={args.max_size}", "eval.lpips=on"], lpips_weights=args.lpips_weights,
+            )
+            summary.append({
+                "scale": f"×{scale}", "method": method, "images": len(rows),
+                **{m: statistics.mean(r[m] for r in rows) for m in ("psnr", "ssim", "lpips", "consistency_mse", "seconds")},
+            })
+            print(summary[-1], flush=True)
+    body = (
+        f"Held-out images: {', '.join(sorted(p.name for p in Path(args.data).iterdir()))} "
+        f"(centre crops of at most {args.max_size}² px); LR = ×s area downsampling, quantised to 8 bit. "
+        "Means over images. PSNR/SSIM/LPIPS on [0, 1] RGB; consistency = MSE between the LR input and the "
+        "×s area-downsampled output; seconds per image on this CPU.\n\n"
+        + markdown_table(summary, ["scale", "method", "images", "psnr", "ssim", "lpips", "consistency_mse", "seconds"])
+    )
+    update_section("image-quality", "Image super-resolution quality (image plugin)", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""SR3 and SRDiff do their papers' defining things; the sampling loop wires CFG and consistency."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from restore_core.diffusion.consistency import DDNM
+from restore_core.diffusion.operators import AveragePoolSR
+from restore_core.diffusion.samplers import make_sampler
+from restore_core.diffusion.wavelet import haar_forward
+from restore_core.engine.sampling import Condition, run_reverse_process
+from restore_core.engine.sr_model import SRDiffusionModel, upsample
+from tests.engine.tiny import DIFFUSION, sr3, srdiff
+
+
+def build(cfg: dict) -> SRDiffusionModel:
+    torch.manual_seed(0)
+    model = SRDiffusionModel(cfg, DIFFUSION, spatial_dims=2, channels=3).eval()
+    with torch.no_grad():  # MONAI zero-initialises output layers: give them weights
+        for parameter in model.parameters():
+            if not parameter.any():
+                parameter.normal_(0, 0.05)
+    return model
+
+
+def pair(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    hr = torch.rand(1, 3, 16, 16, generator=g) * 2 - 1
+    return F.avg_pool2d(hr, 4), hr
+
+
+def test_sr3_target_is_the_hr_image_and_lr_is_concatenated():
+    model = build(sr3())
+    lr, hr = pair()
+    cond = model.condition(lr, (16, 16))
+    assert torch.equal(model.to_target(hr, cond), hr)
+    assert model.denoiser.cond_channels == 3  # up(LR) concatenated to the noisy state (SR3 sec. 2.4)
+    x_t, t = torch.randn(1, 3, 16, 16), torch.tensor([50])
+    other = model.condition(pair(1)[0], (16, 16))
+    with torch.no_grad():
+        assert not torch.allclose(model.denoise(x_t, t, cond), model.denoise(x_t, t, other))
+
+
+def test_sr3_without_concatenation_ignores_the_lr():
+    model = build({**sr3(), "concat_lr": False})
+    x_t, t = torch.randn(1, 3, 16, 16), torch.tensor([50])
+    with torch.no_grad():
+        a = model.denoise(x_t, t, model.condition(pair(0)[0], (16, 16)))
+        b = model.denoise(x_t, t, model.condition(pair(1)[0], (16, 16)))
+    assert torch.equal(a, b)  # so the test above really depends on the concatenation
+
+
+def test_srdiff_target_is_the_residual_and_the_encoder_conditions():
+    model = build(srdiff())
+    lr, hr = pair()
+    cond = model.condition(lr, (16, 16))
+    residual = hr - upsample(lr, (16, 16))
+    assert torch.allclose(model.to_target(hr, cond), residual)  # SRDiff eq. 5
+    assert torch.allclose(model.from_target(residual, cond), hr, atol=1e-6)
+    assert model.encoder is not None and "features" in cond.tensors
+    x_t, t = torch.randn(1, 3, 16, 16), torch.tensor([50])
+    changed = Condition({**cond.tensors, "features": cond.tensors["features"] + 1.0})
+    with torch.no_grad():
+        assert not torch.allclose(model.denoise(x_t, t, cond), model.denoise(x_t, t, changed))
+
+
+def test_wavelet_domain_wraps_the_target():
+    model = build(srdiff(wavelet=True))
+    lr, hr = pair()
+    cond = model.condition(lr, (16, 16))
+    target = model.to_target(hr, cond)
+    assert target.shape == (1, 12, 8, 8)
+    assert torch.allclose(target, haar_forward(hr - cond.tensors["up_lr"], 2), atol=1e-6)
+    assert torch.allclose(model.from_target(target, cond), hr, atol=1e-5)
+
+
+@pytest.mark.parametrize("space", ["pixel", "residual"])
+def test_ddnm_through_the_loop_makes_the_output_consistent(space):
+    # x0-predicting random nets keep values bounded, so float precision is meaningful
+    model = build(sr3(prediction="sample") if space == "pixel" else srdiff(prediction="sample"))
+    lr, _ = pair()
+    cond = model.condition(lr, (16, 16))
+    sampler = make_sampler("ddim", model.schedule, prediction_type="sample")
+    sampler.set_timesteps(5)
+    operator = AveragePoolSR(4, 2)
+    measurement = lr if space == "pixel" else lr - operator.A(cond.tensors["up_lr"])
+    x0 = run_reverse_process(
+        model.denoise, torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1)), sampler,
+        cond=cond, consistency=[DDNM(operator)], measurement=measurement,
+    )
+    out = model.from_target(x0, cond)
+    assert torch.allclose(F.avg_pool2d(out, 4), lr, atol=1e-5)
+
+
+def test_cfg_scale_one_and_zero_through_the_loop():
+    model = build(sr3(prediction="sample"))
+    lr, _ = pair()
+    cond = model.condition(lr, (16, 16))
+    start = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+
+    def run(scale: float | None, condition: Condition | None) -> torch.Tensor:
+        sampler = make_sampler("ddim", model.schedule, prediction_type="sample")
+        sampler.set_timesteps(4)
+        return run_reverse_process(model.denoise, start, sampler, cond=condition, guidance_scale=scale)
+
+    assert torch.allclose(run(1.0, cond), run(None, cond), atol=1e-5)
+    assert torch.allclose(run(0.0, cond), run(None, cond.null()), atol=1e-5)
+    assert not torch.allclose(run(3.0, cond), run(None, cond), atol=1e-4)
