@@ -7,6 +7,7 @@ model that synthesises LR from HR.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -16,16 +17,16 @@ from omegaconf import DictConfig, OmegaConf
 from restore_core.context import RunContext
 from restore_core.diffusion.colour import match_mean_std
 from restore_core.diffusion.consistency import CONSISTENCY_STEPS, ConsistencyStep
-from restore_core.diffusion.operators import AveragePoolSR, BicubicSR
+from restore_core.diffusion.operators import OPERATORS
 from restore_core.diffusion.samplers import make_sampler
-from restore_core.diffusion.start import start_from_noise, start_truncated
+from restore_core.diffusion.residual_shift import start_residual_shift
+from restore_core.diffusion.start import estimate_noise_sigma, start_from_noise, start_from_noisy_input, start_truncated
 from restore_core.engine.checkpoint import load_checkpoint
 from restore_core.engine.sampling import run_reverse_process
 from restore_core.engine.sr_model import SRDiffusionModel, hr_size_for
 from restore_core.engine.tiling import tiled_apply
 from restore_core.errors import ConfigError, UsageError
 
-OPERATORS = {"avgpool": AveragePoolSR, "bicubic": BicubicSR}
 Degrade = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
@@ -48,7 +49,7 @@ def build_consistency(cfg: DictConfig, scale: int, spatial_dims: int) -> list[Co
         raise ConfigError(f"unknown consistency step '{name}'; known: {', '.join(sorted(CONSISTENCY_STEPS))}")
     if int(scale) != scale:
         raise UsageError(f"consistency step '{name}' needs an integer scale, got {scale}")
-    operator = OPERATORS[str(section.get("operator", "avgpool"))](int(scale), spatial_dims)
+    operator = OPERATORS[str(section.get("operator", "average_pool"))](int(scale), spatial_dims)
     if name == "ilvr":
         return [CONSISTENCY_STEPS[name](int(scale), spatial_dims, operator=operator)]
     if name == "ddnm+":
@@ -65,25 +66,39 @@ def sample_sr(
     cfg: DictConfig,
     generator: torch.Generator,
     progress: Any = None,
+    steps: int | None = None,
 ) -> torch.Tensor:
-    """Super-resolve ``lr`` (B, C, *spatial) in model space [-1, 1] by reverse diffusion."""
+    """Super-resolve ``lr`` (B, C, *spatial) in model space [-1, 1] by reverse diffusion.
+
+    ``steps`` overrides ``cfg.sampler.steps`` (cascade stages use fewer).
+    """
     hr_size = hr_size_for(lr, scale, model.wavelet)
     with torch.no_grad():
         cond = model.condition(lr, hr_size)
     sampler_cfg = cfg.sampler
     kwargs: dict[str, Any] = {"prediction_type": model.prediction_type}
-    if sampler_cfg.name == "ddim":
+    name = "residual_shift" if model.process == "residual_shift" else str(sampler_cfg.name)
+    if name == "ddim":
         kwargs["eta"] = float(sampler_cfg.eta)
-    sampler = make_sampler(str(sampler_cfg.name), model.schedule, **kwargs)
+    sampler = make_sampler(name, model.schedule, **kwargs)
     start = cfg.get("start") or {}
     grid = (lr.shape[0], model.denoiser.target_channels, *model.target_grid(hr_size))
-    if start.get("mode", "noise") == "truncated":
+    steps = int(steps or sampler_cfg.steps)
+    if model.process == "residual_shift":  # the chain starts at y0 = up(LR) plus noise
+        x, t_start = start_residual_shift(model.shift_origin(cond), model.schedule, generator)  # type: ignore[arg-type]
+        steps = min(steps, model.schedule.num_train_timesteps)
+    elif start.get("mode", "noise") == "noisy_input":
+        # R2D2+ (Chung et al. 2023): start from the input itself at its own noise level
+        estimate = model.to_target(cond.tensors["up_lr"], cond)
+        sigma = float(start.get("sigma") or estimate_noise_sigma(cond.tensors["up_lr"], model.spatial_dims).max())
+        x, t_start = start_from_noisy_input(estimate, sigma, model.schedule, generator)
+    elif start.get("mode", "noise") == "truncated":
         t0 = int(float(start.get("t0_fraction", 0.5)) * model.schedule.num_train_timesteps)
         estimate = model.to_target(cond.tensors["up_lr"], cond)
         x, t_start = start_truncated(estimate, t0, model.schedule, generator)
     else:
         x, t_start = start_from_noise(grid, model.schedule, generator, lr.device, lr.dtype)
-    sampler.set_timesteps(int(sampler_cfg.steps), device=lr.device, t_start=t_start)
+    sampler.set_timesteps(min(steps, t_start + 1), device=lr.device, t_start=t_start)
     consistency = build_consistency(cfg, int(round(scale)), model.spatial_dims)
     measurement = None
     if consistency:
@@ -108,6 +123,26 @@ def sample_sr(
     if cfg.get("colour_correction", False):
         hr = match_mean_std(hr, lr)  # survey eq. 47
     return hr.clamp(-1.0, 1.0)
+
+
+def cascade_plan(scale: float, cfg: DictConfig) -> list[tuple[float, int]]:
+    """Stages ``(scale, steps)``: one stage for a trained scale, else a chain of ×stage_scale.
+
+    A ×8 restoration with a ×2/×4 model runs as ×2 → ×2 → ×2 (survey sec. 4.1,
+    cascaded SR as in SR3), each stage at higher resolution with fewer steps
+    (``cascade.steps_decay``), since later stages only add fine detail.
+    """
+    steps = int(cfg.sampler.steps)
+    trained = [float(s) for s in cfg.train.get("scales", [scale])]
+    section = cfg.get("cascade") or {}
+    if float(scale) in trained or not section:
+        return [(float(scale), steps)]
+    stage = float(section.get("stage_scale", 2))
+    count = round(math.log(scale) / math.log(stage))
+    if count < 2 or abs(stage**count - scale) > 1e-6:
+        raise UsageError(f"scale ×{scale} is neither a trained scale ({trained}) nor a power of the cascade stage ×{stage:g}")
+    decay = float(section.get("steps_decay", 0.5))
+    return [(stage, max(1, round(steps * decay**i))) for i in range(count)]
 
 
 class DiffusionSRMethod:
@@ -158,19 +193,24 @@ class DiffusionSRMethod:
 
     # -- inference --------------------------------------------------------------------
     def super_resolve(self, lr: torch.Tensor, scale: float, cfg: DictConfig, context: RunContext) -> torch.Tensor:
-        """Tile ``lr`` (1, C, *spatial) in model space and super-resolve every window."""
-        model = self.load_model(cfg, lr.shape[1], context.device)
+        """Super-resolve ``lr`` (1, C, *spatial) in model space, as a cascade when needed."""
         lr = lr.to(context.device)
+        for stage, (stage_scale, steps) in enumerate(cascade_plan(scale, cfg)):
+            lr = self._super_resolve_once(lr, stage_scale, cfg, context, steps, offset=1000 * stage)
+        return lr
+
+    def _super_resolve_once(self, lr: torch.Tensor, scale: float, cfg: DictConfig, context: RunContext, steps: int, offset: int) -> torch.Tensor:
+        """Tile ``lr`` and super-resolve every window (one window if it fits)."""
+        model = self.load_model(cfg, lr.shape[1], context.device)
         tile = int(cfg.tiling.tile)
-        counter = iter(range(1_000_000))
+        counter = iter(range(offset, offset + 1_000_000))
 
         def one_window(window: torch.Tensor) -> torch.Tensor:
-            generator = context.generator(offset=next(counter))
-            return sample_sr(model, window, scale, cfg, generator)
+            return sample_sr(model, window, scale, cfg, context.generator(offset=next(counter)), steps=steps)
 
         if all(s <= tile for s in lr.shape[2:]):
-            generator = context.generator()
-            return sample_sr(model, lr, scale, cfg, generator, progress=lambda it, n: context.progress(it, n, "sampling"))
+            progress = None if context.quiet else (lambda it, n: context.progress(it, n, "sampling"))
+            return sample_sr(model, lr, scale, cfg, context.generator(offset=offset), progress=progress, steps=steps)
         return tiled_apply(
             one_window, lr, tile=tile, overlap=float(cfg.tiling.overlap), scale=scale,
             batch_size=int(cfg.tiling.batch_size), progress=not context.quiet,

@@ -10,6 +10,11 @@ One class covers the survey's two conditional families by configuration:
 
 ``wavelet: true`` runs the denoiser on the one-level Haar transform of the
 target (and of the condition), the wavelet domain of survey sec. 4.3.
+
+``diffusion.process: residual_shift`` replaces the Gaussian forward process by
+ResShift's (Yue et al. 2023): a chain of ``diffusion.train_steps`` (<= 15)
+steps that shifts the residual from y0 = up(LR) to the HR image, with an
+x0-predicting network.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restore_core.diffusion.residual_shift import ResidualShiftSchedule, residual_shift_schedule, rs_scale_model_input
 from restore_core.diffusion.schedules import NoiseSchedule, make_schedule
 from restore_core.diffusion.spaces import PixelSpace, ResidualSpace, WaveletSpace
 from restore_core.diffusion.wavelet import haar_forward
@@ -58,9 +64,18 @@ class SRDiffusionModel(nn.Module):
             encoder_channels=self.encoder.out_channels if self.encoder is not None else 0,
         )
         self.denoiser = build_denoiser(denoiser_cfg)
-        self.schedule: NoiseSchedule = make_schedule(
-            str(diffusion_cfg.get("schedule", "cosine")), int(diffusion_cfg.get("train_steps", 1000))
-        )
+        self.process = str(diffusion_cfg.get("process", "gaussian"))
+        self.schedule: NoiseSchedule | ResidualShiftSchedule
+        if self.process == "residual_shift":
+            if self.prediction_type != "sample" or not isinstance(space, PixelSpace):
+                raise ValueError("the residual-shifting chain needs model.prediction=sample and model.space=pixel")
+            self.schedule = residual_shift_schedule(
+                int(diffusion_cfg.get("train_steps", 15)), kappa=float(diffusion_cfg.get("kappa", 2.0)), p=float(diffusion_cfg.get("p", 0.3))
+            )
+        elif self.process == "gaussian":
+            self.schedule = make_schedule(str(diffusion_cfg.get("schedule", "cosine")), int(diffusion_cfg.get("train_steps", 1000)))
+        else:
+            raise ValueError(f"unknown diffusion.process '{self.process}'; choose gaussian or residual_shift")
 
     def condition(self, lr: torch.Tensor, hr_size: tuple[int, ...]) -> Condition:
         """Everything the denoiser conditions on, computed once per image (not per step)."""
@@ -79,6 +94,10 @@ class SRDiffusionModel(nn.Module):
     def from_target(self, target: torch.Tensor, cond: Condition) -> torch.Tensor:
         return self.space.from_target(target, cond.tensors["up_lr"])
 
+    def shift_origin(self, cond: Condition) -> torch.Tensor:
+        """y0 of the residual-shifting chain: up(LR) in the target's domain."""
+        return self.to_target(cond.tensors["up_lr"], cond)
+
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:
         """The network output for noisy target ``x_t`` (eps, x0 or v, by ``prediction_type``)."""
         cond_input = None
@@ -88,6 +107,8 @@ class SRDiffusionModel(nn.Module):
                 up_lr = cond.tensors["up_lr"]
                 cond_input = haar_forward(up_lr, self.spatial_dims) if self.wavelet else up_lr
             features = cond.tensors.get("features")
+        if self.process == "residual_shift":
+            x_t = rs_scale_model_input(x_t, t, self.schedule).to(x_t.dtype)  # type: ignore[arg-type]
         return self.denoiser(x_t, t, cond_input, features)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:

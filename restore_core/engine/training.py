@@ -22,6 +22,7 @@ from restore_core.context import RunContext
 from restore_core.diffusion.forward import q_sample
 from restore_core.diffusion.guidance import drop_condition
 from restore_core.diffusion.parameterization import v_target
+from restore_core.diffusion.residual_shift import rs_q_sample
 from restore_core.engine.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -94,7 +95,10 @@ def diffusion_loss(
     x0 = model.to_target(hr, cond)
     t = torch.randint(0, model.schedule.num_train_timesteps, (hr.shape[0],), generator=generator, device=hr.device)
     noise = torch.randn(x0.shape, generator=generator, device=hr.device)
-    x_t = q_sample(x0, t, noise, model.schedule).to(x0.dtype)
+    if model.process == "residual_shift":  # Yue et al. 2023 eq. 1 marginal; the net predicts x0
+        x_t = rs_q_sample(x0, model.shift_origin(cond), t, noise, model.schedule).to(x0.dtype)  # type: ignore[arg-type]
+    else:
+        x_t = q_sample(x0, t, noise, model.schedule).to(x0.dtype)  # type: ignore[arg-type]
     if settings.p_uncond > 0:
         # one keep-mask for every condition tensor: a sample loses all of its condition at once
         _, keep = drop_condition(x0, settings.p_uncond, generator)

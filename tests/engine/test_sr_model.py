@@ -107,3 +107,38 @@ def test_cfg_scale_one_and_zero_through_the_loop():
     assert torch.allclose(run(1.0, cond), run(None, cond), atol=1e-5)
     assert torch.allclose(run(0.0, cond), run(None, cond.null()), atol=1e-5)
     assert not torch.allclose(run(3.0, cond), run(None, cond), atol=1e-4)
+
+
+def test_residual_shift_chain_trains_and_samples_in_15_steps():
+    from omegaconf import OmegaConf
+
+    from restore_core.engine.sr_method import sample_sr
+    from restore_core.engine.training import TrainSettings, diffusion_loss
+
+    cfg_model = {**sr3(prediction="sample")}
+    model = SRDiffusionModel(cfg_model, {"process": "residual_shift", "train_steps": 15, "kappa": 2.0}, 2, 3)
+    assert model.schedule.num_train_timesteps == 15
+    lr, hr = pair()
+    settings = TrainSettings(1, 1e-3, 0.0, 0.9, 1.0, 1, 0.0, "l2")
+    loss = diffusion_loss(model, lr, hr, torch.Generator().manual_seed(0), settings)
+    loss.backward()
+    assert torch.isfinite(loss) and any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    calls = []
+    original = model.denoise
+    model.denoise = lambda x, t, c: calls.append(int(t[0])) or original(x, t, c)  # type: ignore[method-assign]
+    cfg = OmegaConf.create({"sampler": {"name": "ddim", "steps": 50, "eta": 0.0}, "start": {"mode": "noise"}, "guidance": {"scale": 1.0}})
+    out = sample_sr(model, lr, 4, cfg, torch.Generator().manual_seed(0))
+    assert out.shape == hr.shape and len(calls) == 15 and calls[0] == 14
+
+
+def test_cascade_plan_chains_x2_stages_with_fewer_steps():
+    from omegaconf import OmegaConf
+
+    from restore_core.engine.sr_method import cascade_plan
+    from restore_core.errors import UsageError
+
+    cfg = OmegaConf.create({"sampler": {"steps": 20}, "train": {"scales": [2, 4]}, "cascade": {"stage_scale": 2, "steps_decay": 0.5}})
+    assert cascade_plan(4, cfg) == [(4.0, 20)]
+    assert cascade_plan(8, cfg) == [(2.0, 20), (2.0, 10), (2.0, 5)]
+    with pytest.raises(UsageError):
+        cascade_plan(6, cfg)

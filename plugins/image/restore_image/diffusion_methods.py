@@ -87,8 +87,8 @@ class ImageDiffusionSR(DiffusionSRMethod):
 
     def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
         scale = parse_scale(cfg.scale)
-        if scale not in (2.0, 4.0) and not cfg.model.get("any_scale", False):
-            raise UsageError(f"method '{self.name}' restores ×2 and ×4, not ×{cfg.scale}")
+        if scale not in (2.0, 4.0, 8.0) and not cfg.model.get("any_scale", False):
+            raise UsageError(f"method '{self.name}' restores ×2, ×4 and ×8 (as a ×2 cascade), not ×{cfg.scale}")
         size = output_shape(sample.spatial_shape, scale)
 
         def restore_colour(colour: np.ndarray) -> np.ndarray:
