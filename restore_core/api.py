@@ -167,9 +167,12 @@ def prepare(
     return record, cfg
 
 
-def make_context(cfg: DictConfig, quiet: bool | None = None) -> RunContext:
+def make_context(cfg: DictConfig, quiet: bool | None = None, registry: Registry | None = None) -> RunContext:
     return RunContext(
-        device=resolve_device(cfg.device), seed=int(cfg.seed), quiet=bool(cfg.quiet if quiet is None else quiet)
+        device=resolve_device(cfg.device),
+        seed=int(cfg.seed),
+        quiet=bool(cfg.quiet if quiet is None else quiet),
+        registry=registry,
     )
 
 
@@ -201,7 +204,7 @@ def restore(
     registry = record.registry
     assert registry is not None
     jobs = plan_jobs(paths, output, registry, str(cfg.output.suffix))
-    context = make_context(cfg, quiet)
+    context = make_context(cfg, quiet, registry)
     method_obj = registry.get("methods", str(cfg.method)).factory()
     written: list[Path] = []
     failures: list[str] = []
@@ -240,7 +243,7 @@ def train(
     method_obj = record.registry.get("methods", str(cfg.method)).factory()
     if not hasattr(method_obj, "train"):
         raise UsageError(f"method '{cfg.method}' of plugin '{plugin}' has nothing to train")
-    context = make_context(cfg, quiet)
+    context = make_context(cfg, quiet, record.registry)
     return Path(method_obj.train(cfg, context, data=data, output_dir=output_dir, max_steps=steps))
 
 

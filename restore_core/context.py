@@ -36,6 +36,8 @@ class RunContext:
     seed: int = 0
     quiet: bool = False
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+    # What the loaded plugin registered (sampler steps, degradations...), for methods that look things up.
+    registry: Any = None
 
     def progress(self, iterable: Iterable[T], total: int | None = None, desc: str = "") -> Iterator[T]:
         """A progress bar on stderr, shown only for work taking over a second."""

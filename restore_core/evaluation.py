@@ -95,7 +95,7 @@ def evaluate(
     if not degradation_name:
         raise UsageError(f"set eval.degradation (one of: {', '.join(registry.names('degradations')) or 'none'})")
     degrade = registry.get("degradations", str(degradation_name)).factory(scale=scale)
-    context = make_context(cfg, quiet)
+    context = make_context(cfg, quiet, registry)
     method_obj = registry.get("methods", str(cfg.method)).factory()
     out = Path(output_dir) if output_dir else Path("runs") / f"eval-{cfg.plugin}-{cfg.method}"
     out.mkdir(parents=True, exist_ok=True)

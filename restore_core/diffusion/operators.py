@@ -118,3 +118,26 @@ class BicubicSR:
 
 
 OPERATORS = {"average_pool": AveragePoolSR, "bicubic": BicubicSR}
+
+
+class WaveletDomainOperator:
+    """An operator seen from the Haar wavelet domain: A_w = A H^-1, A_w^+ = H A^+.
+
+    H (one-level orthonormal Haar, :mod:`.wavelet`) is orthogonal, so
+    (A H^-1)^+ = H A^+ exactly; consistency steps then work unchanged on a
+    denoiser that runs in the wavelet domain.
+    """
+
+    def __init__(self, operator: LinearOperator, spatial_dims: int) -> None:
+        self.operator = operator
+        self.spatial_dims = spatial_dims
+
+    def A(self, z: torch.Tensor) -> torch.Tensor:
+        from .wavelet import haar_inverse
+
+        return self.operator.A(haar_inverse(z, self.spatial_dims))
+
+    def A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        from .wavelet import haar_forward
+
+        return haar_forward(self.operator.A_pinv(y), self.spatial_dims)

@@ -17,8 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from restore_core.context import RunContext
 from restore_core.diffusion.colour import match_mean_std
 from restore_core.diffusion.consistency import CONSISTENCY_STEPS, ConsistencyStep
-from restore_core.diffusion.operators import OPERATORS
+from restore_core.diffusion.operators import OPERATORS, WaveletDomainOperator
 from restore_core.diffusion.samplers import make_sampler
+from restore_core.diffusion.spaces import ResidualSpace
 from restore_core.diffusion.residual_shift import start_residual_shift
 from restore_core.diffusion.start import estimate_noise_sigma, start_from_noise, start_from_noisy_input, start_truncated
 from restore_core.engine.checkpoint import load_checkpoint
@@ -39,17 +40,31 @@ def build_model(cfg: DictConfig, spatial_dims: int, channels: int) -> SRDiffusio
     return SRDiffusionModel(plain(cfg.model), plain(cfg.diffusion), spatial_dims, channels)
 
 
-def build_consistency(cfg: DictConfig, scale: int, spatial_dims: int) -> list[ConsistencyStep]:
-    """Consistency steps named in ``cfg.consistency`` (ILVR, DDNM, DDNM+, DPS)."""
+def build_consistency(
+    cfg: DictConfig, scale: int, spatial_dims: int, registry: Any = None, wavelet: bool = False
+) -> list[ConsistencyStep]:
+    """Consistency steps named in ``cfg.consistency``: the core's (ILVR, DDNM, DDNM+, DPS)
+    or one a plugin registered with ``register_sampler_steps`` (called as
+    ``factory(operator=A, scale=s, spatial_dims=d, **cfg.consistency)``)."""
     section = cfg.get("consistency")
     if not section or not section.get("name"):
         return []
     name = str(section.name)
-    if name not in CONSISTENCY_STEPS:
-        raise ConfigError(f"unknown consistency step '{name}'; known: {', '.join(sorted(CONSISTENCY_STEPS))}")
+    plugin_steps = registry.entries["sampler_steps"] if registry is not None else {}
+    if name not in CONSISTENCY_STEPS and name not in plugin_steps:
+        known = sorted(set(CONSISTENCY_STEPS) | set(plugin_steps))
+        raise ConfigError(f"unknown consistency step '{name}'; known: {', '.join(known)}")
     if int(scale) != scale:
         raise UsageError(f"consistency step '{name}' needs an integer scale, got {scale}")
-    operator = OPERATORS[str(section.get("operator", "average_pool"))](int(scale), spatial_dims)
+    operator_name = str(section.get("operator", "average_pool"))
+    if operator_name not in OPERATORS:
+        raise ConfigError(f"unknown consistency operator '{operator_name}'; known: {', '.join(sorted(OPERATORS))}")
+    operator = OPERATORS[operator_name](int(scale), spatial_dims)
+    if wavelet:
+        operator = WaveletDomainOperator(operator, spatial_dims)
+    if name in plugin_steps:
+        params = {k: v for k, v in plain(section).items() if k not in ("name", "operator")}
+        return [plugin_steps[name].factory(operator=operator, scale=int(scale), spatial_dims=spatial_dims, **params)]
     if name == "ilvr":
         return [CONSISTENCY_STEPS[name](int(scale), spatial_dims, operator=operator)]
     if name == "ddnm+":
@@ -67,6 +82,7 @@ def sample_sr(
     generator: torch.Generator,
     progress: Any = None,
     steps: int | None = None,
+    registry: Any = None,
 ) -> torch.Tensor:
     """Super-resolve ``lr`` (B, C, *spatial) in model space [-1, 1] by reverse diffusion.
 
@@ -99,14 +115,13 @@ def sample_sr(
     else:
         x, t_start = start_from_noise(grid, model.schedule, generator, lr.device, lr.dtype)
     sampler.set_timesteps(min(steps, t_start + 1), device=lr.device, t_start=t_start)
-    consistency = build_consistency(cfg, int(round(scale)), model.spatial_dims)
+    consistency = build_consistency(cfg, int(round(scale)), model.spatial_dims, registry, wavelet=model.wavelet)
     measurement = None
     if consistency:
-        if model.wavelet:
-            raise ConfigError("consistency steps work in pixel or residual space, not with model.wavelet")
-        # A is linear: in residual space the measurement of the residual is y - A(up(y)).
-        operator = getattr(consistency[0], "operator")
-        measurement = lr - operator.A(cond.tensors["up_lr"]) if type(model.space).__name__ == "ResidualSpace" else lr
+        # A is linear: when the target is the residual HR - up(LR), its measurement is y - A(up(LR)).
+        pixel_operator = OPERATORS[str(cfg.consistency.get("operator", "average_pool"))](int(round(scale)), model.spatial_dims)
+        residual = isinstance(getattr(model.space, "inner", model.space), ResidualSpace)
+        measurement = lr - pixel_operator.A(cond.tensors["up_lr"]) if residual else lr
     guidance = cfg.get("guidance") or {}
     x0 = run_reverse_process(
         model.denoise,
@@ -206,11 +221,11 @@ class DiffusionSRMethod:
         counter = iter(range(offset, offset + 1_000_000))
 
         def one_window(window: torch.Tensor) -> torch.Tensor:
-            return sample_sr(model, window, scale, cfg, context.generator(offset=next(counter)), steps=steps)
+            return sample_sr(model, window, scale, cfg, context.generator(offset=next(counter)), steps=steps, registry=context.registry)
 
         if all(s <= tile for s in lr.shape[2:]):
             progress = None if context.quiet else (lambda it, n: context.progress(it, n, "sampling"))
-            return sample_sr(model, lr, scale, cfg, context.generator(offset=offset), progress=progress, steps=steps)
+            return sample_sr(model, lr, scale, cfg, context.generator(offset=offset), progress=progress, steps=steps, registry=context.registry)
         return tiled_apply(
             one_window, lr, tile=tile, overlap=float(cfg.tiling.overlap), scale=scale,
             batch_size=int(cfg.tiling.batch_size), progress=not context.quiet,

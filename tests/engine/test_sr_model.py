@@ -142,3 +142,23 @@ def test_cascade_plan_chains_x2_stages_with_fewer_steps():
     assert cascade_plan(8, cfg) == [(2.0, 20), (2.0, 10), (2.0, 5)]
     with pytest.raises(UsageError):
         cascade_plan(6, cfg)
+
+
+def test_a_plugin_registered_sampler_step_is_used():
+    from omegaconf import OmegaConf
+
+    from restore_core.diffusion.consistency import ConsistencyStep
+    from restore_core.engine.sr_method import build_consistency
+    from restore_core.registry import Registry
+
+    class Marker(ConsistencyStep):
+        def __init__(self, operator, scale, spatial_dims, strength):
+            self.operator, self.strength = operator, strength
+
+    registry = Registry()
+    registry.callback("sampler_steps", "toy")(name="marker", factory=Marker)
+    cfg = OmegaConf.create({"consistency": {"name": "marker", "operator": "average_pool", "strength": 0.5}})
+    (step,) = build_consistency(cfg, 4, 2, registry)
+    assert isinstance(step, Marker) and step.strength == 0.5
+    with pytest.raises(Exception, match="unknown consistency step 'nope'"):
+        build_consistency(OmegaConf.create({"consistency": {"name": "nope"}}), 4, 2, registry)

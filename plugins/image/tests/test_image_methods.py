@@ -125,3 +125,17 @@ def test_eval_of_bicubic_matches_a_direct_computation(train_folder, tmp_path):
     up = F.interpolate(lr, scale_factor=2, mode="bicubic", align_corners=False, antialias=True).clamp(0, 255).round()
     mse = float(((up - t) ** 2).mean()) / 255**2
     assert rows[0]["psnr"] == pytest.approx(10 * np.log10(1 / mse), abs=0.05)
+
+
+def test_ddnm_makes_the_restored_image_consistent_with_its_input(checkpoints, tmp_path):
+    import tifffile
+
+    src = tmp_path / "lr.tif"
+    lr = np.random.default_rng(5).uniform(0.2, 0.8, (8, 8, 3)).astype(np.float32)
+    tifffile.imwrite(src, lr, photometric="rgb")
+    out = api.restore(src, plugin="image", method="srdiff", scale=4, output=tmp_path / "hr.tif",
+                      overrides=[f"model.checkpoint={checkpoints['srdiff']}", "consistency.name=ddnm", *tiny("srdiff")])[0]
+    hr = tifffile.imread(out)
+    assert hr.dtype == np.float32 and hr.shape == (32, 32, 3)
+    pooled = hr.reshape(8, 4, 8, 4, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(pooled, lr, atol=1e-5)
