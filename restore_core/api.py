@@ -144,6 +144,19 @@ def write_sample(registry: Registry, sample: Sample, path: Path, cfg: DictConfig
     return path
 
 
+def stream_file(method_obj: Any, job: Job, cfg: DictConfig, context: RunContext) -> Path:
+    """Let a streaming method read and write windows itself (scenes too large for memory).
+
+    The method's ``restore_file(source, target, cfg, context)`` writes to a
+    temporary path that is renamed on success, like every other output.
+    """
+    with atomic_output(job.target) as tmp:
+        method_obj.restore_file(job.source, tmp, cfg, context)
+    if cfg.output.write_config:
+        write_text_atomic(config_path_for(job.target), to_yaml(cfg))
+    return job.target
+
+
 def config_path_for(output: Path) -> Path:
     return output.with_name(output.name + ".yaml")
 
@@ -210,6 +223,9 @@ def restore(
     failures: list[str] = []
     for job in context.progress(jobs, total=len(jobs), desc="files") if len(jobs) > 1 else jobs:
         try:
+            if hasattr(method_obj, "restore_file"):
+                written.append(stream_file(method_obj, job, cfg, context))
+                continue
             sample = read_sample(registry, job.source, cfg)
             result = method_obj.restore(sample, cfg, context)
             written.append(write_sample(registry, result, job.target, cfg))

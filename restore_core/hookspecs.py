@@ -34,7 +34,11 @@ Rules for plugin modules:
 ``register_methods``
     ``register(name*, factory*, description="", modalities=(), default=False)``;
     ``factory()`` returns an object with ``restore(sample, cfg, context) -> Sample``
-    and optionally ``train(cfg, context) -> Path``.
+    and optionally ``train(cfg, context, *, data, output_dir, max_steps) -> Path``.
+    A method for inputs too large for memory may instead provide
+    ``restore_file(source: Path, target: Path, cfg, context) -> None`` and do
+    its own windowed reading and writing; ``target`` is a temporary path the
+    core renames on success.
 ``register_sampler_steps``
     ``register(name*, factory*, description="")``: consistency projections and
     other per-step operators (see :mod:`restore_core.diffusion.consistency`).
