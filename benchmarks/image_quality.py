@@ -25,7 +25,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/images/val")
     parser.add_argument("--scales", nargs="+", type=int, default=[2, 4])
-    parser.add_argument("--methods", nargs="+", default=["bicubic", "sr3", "srdiff"])
+    parser.add_argument("--methods", nargs="+", default=["bicubic", "sr3", "sr3+ddnm", "srdiff", "srdiff+ddnm"],
+                        help="method names; '+ddnm' adds DDNM range-space consistency (consistency.name=ddnm)")
     parser.add_argument("--max-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the method's config)")
     parser.add_argument("--lpips-weights", default=str(REPO.parent / "shared" / "metrics" / "lpips_alex.safetensors"))
@@ -35,10 +36,12 @@ def main() -> None:
     summary = []
     for scale in args.scales:
         for method in args.methods:
+            name, _, variant = method.partition("+")
+            extra = [f"consistency.name={variant}"] if variant else []
             rows = evaluate(
-                "image", method, data=args.data, output_dir=Path(args.out) / f"{method}-x{scale}",
+                "image", name, data=args.data, output_dir=Path(args.out) / f"{method}-x{scale}",
                 flags={"scale": scale, "device": "cpu", "sampler.steps": args.steps},
-                overrides=[f"eval.max_size={args.max_size}", "eval.lpips=on"], lpips_weights=args.lpips_weights,
+                overrides=[f"eval.max_size={args.max_size}", "eval.lpips=on", *extra], lpips_weights=args.lpips_weights,
             )
             summary.append({
                 "scale": f"×{scale}", "method": method, "images": len(rows),
