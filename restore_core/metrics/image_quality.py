@@ -84,7 +84,10 @@ def ssim(
 
     2D or 3D by ``spatial_dims``; shapes ``(*spatial)``, ``(C, *spatial)`` or
     ``(B, C, *spatial)``; channels and batch are averaged. Every spatial size
-    must be at least ``window_size``. Uses MONAI's ``SSIMMetric``.
+    must be at least ``window_size``, except that a 3D volume thinner than the
+    window along one axis (a slab of few slices) is scored as the mean 2D SSIM
+    of its slices along that axis, the usual convention for thick-slice MRI.
+    Uses MONAI's ``SSIMMetric``.
     """
     from monai.metrics.regression import SSIMMetric
 
@@ -94,6 +97,11 @@ def ssim(
     pred_t = to_batch_channel_first(pred_t, spatial_dims)
     target_t = to_batch_channel_first(target_t, spatial_dims)
     spatial_shape = tuple(pred_t.shape[2:])
+    thin = [axis for axis, size in enumerate(spatial_shape) if size < window_size]
+    if spatial_dims == 3 and len(thin) == 1:
+        axis = 2 + thin[0]  # fold the slices into the batch: (B*S, C, *plane)
+        slices_p, slices_t = (x.movedim(axis, 1).flatten(0, 1) for x in (pred_t, target_t))
+        return ssim(slices_p, slices_t, data_range, 2, window_size)
     if min(spatial_shape) < window_size:
         raise ValueError(
             f"SSIM needs every spatial size >= window_size={window_size}; got spatial shape {spatial_shape}"

@@ -94,3 +94,17 @@ def test_consistency_mse_measures_the_redegraded_error() -> None:
     assert consistency_mse(low_res, restored, _average_pool_by_two) == pytest.approx(0.25)
     with pytest.raises(ValueError, match="input grid"):
         consistency_mse(low_res, restored, lambda image: image)
+
+
+def test_ssim_of_a_thin_slab_is_the_mean_of_its_slices():
+    import torch
+
+    from restore_core.metrics import ssim
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 1, 24, 20, 5, generator=g)
+    pred = (target + 0.1 * torch.randn(target.shape, generator=g)).clamp(0, 1)
+    slab = ssim(pred, target, 1.0, 3)
+    per_slice = [ssim(pred[..., k], target[..., k], 1.0, 2) for k in range(5)]
+    assert abs(slab - sum(per_slice) / 5) < 1e-6
+    assert 0 < slab < 1
