@@ -1,0 +1,42 @@
+"""Degradation models: ×s area pooling and DDSR's random anisotropic Gaussian blur."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from restore_core.plugins import require_plugin
+from restore_remote_sensing.degradations import AnisotropicGaussian, anisotropic_gaussian_kernel
+
+
+def test_both_degradations_are_registered_and_build_from_scale():
+    registry = require_plugin("remote-sensing").registry
+    assert {"area", "anisotropic_gaussian"} <= set(registry.names("degradations"))
+    hr = torch.rand(2, 4, 32, 32)
+    area = registry.get("degradations", "area").factory(scale=4)
+    torch.testing.assert_close(area(hr, None), hr.reshape(2, 4, 8, 4, 8, 4).mean(dim=(3, 5)))
+    blur = registry.get("degradations", "anisotropic_gaussian").factory(scale=4)
+    assert blur(hr, torch.Generator().manual_seed(0)).shape == (2, 4, 8, 8)
+
+
+def test_kernel_is_normalised_and_oriented():
+    kernel = anisotropic_gaussian_kernel(4.0, 1.0, 0.0, size=21)
+    assert math.isclose(float(kernel.sum()), 1.0, rel_tol=1e-5)
+    assert kernel[10, 15] > kernel[15, 10]  # theta=0: wide along x (columns)
+    turned = anisotropic_gaussian_kernel(4.0, 1.0, math.pi / 2, size=21)
+    torch.testing.assert_close(turned, kernel.T, atol=1e-6, rtol=1e-4)
+
+
+def test_sample_returns_the_kernels_and_is_reproducible():
+    degrade = AnisotropicGaussian(scale=2, kernel_size=11, noise_max=0.05)
+    hr = torch.rand(3, 1, 16, 16)
+    first = degrade.sample(hr, torch.Generator().manual_seed(1))
+    again = degrade.sample(hr, torch.Generator().manual_seed(1))
+    assert first.lr.shape == (3, 1, 8, 8) and first.kernels.shape == (3, 11, 11)
+    torch.testing.assert_close(first.lr, again.lr)
+    sigmas = first.params[:, :2]
+    assert bool(((sigmas >= 0.2) & (sigmas <= 2.0)).all())  # IKC range at x2
+    assert not torch.allclose(first.kernels[0], first.kernels[1])  # one kernel per image
+    # A constant image stays constant under any normalised blur (up to noise).
+    flat = AnisotropicGaussian(scale=2, kernel_size=11, downsample="stride").sample(torch.full((1, 2, 16, 16), 0.5))
+    torch.testing.assert_close(flat.lr, torch.full((1, 2, 8, 8), 0.5), atol=1e-5, rtol=0)
