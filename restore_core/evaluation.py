@@ -50,6 +50,11 @@ def _crop(sample: Sample, scale: int, max_size: int | None) -> Sample:
     return dataclasses.replace(sample, data=np.ascontiguousarray(data), meta={**sample.meta, "has_alpha": False})
 
 
+def _display(data: np.ndarray) -> np.ndarray:
+    """What the comparison PNG shows: grey or the first three channels (bands 1-3)."""
+    return data[:3] if data.shape[0] >= 3 else data[:1]
+
+
 def _lpips(mode: str, weights: str | None, sample: Sample) -> Any:
     if mode == "off" or sample.spatial_dims not in (2, 3) or sample.channels not in (1, 3):
         return None
@@ -120,6 +125,6 @@ def evaluate(
         )
         row = {"file": path.name, "plugin": str(cfg.plugin), "method": str(cfg.method), "scale": scale, **scores, "seconds": round(seconds, 3)}
         rows.append(row)
-        side_by_side_png([lr.data, restored.data, hr.data], ["input (LR)", str(cfg.method), "reference (HR)"], out / f"{path.stem}_compare.png")
+        side_by_side_png([_display(lr.data), _display(restored.data), _display(hr.data)], ["input (LR)", str(cfg.method), "reference (HR)"], out / f"{path.stem}_compare.png")
     write_results(rows, out / "metrics.csv", out / "metrics.json")
     return rows
