@@ -7,6 +7,7 @@ import numpy as np
 
 from restore_core.sample import Sample
 from restore_image.bicubic import bicubic_resize, value_range
+from restore_image.io_common import ASSOCIATED_ALPHA, white_level
 
 
 def split_alpha(sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:
@@ -14,6 +15,14 @@ def split_alpha(sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:
     if sample.meta.get("has_alpha") and sample.channels in (2, 4):
         return sample.data[:-1], sample.data[-1:]
     return sample.data, None
+
+
+def straight_alpha_weight(sample: Sample) -> np.ndarray | None:
+    """Alpha scaled to [0, 1] when the colour is straight (not premultiplied), else None."""
+    _, alpha = split_alpha(sample)
+    if alpha is None or sample.meta.get("alpha_type") == ASSOCIATED_ALPHA:
+        return None
+    return alpha / white_level(sample.source_dtype)
 
 
 def restore_colour_keep_alpha(

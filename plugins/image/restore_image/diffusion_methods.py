@@ -10,7 +10,8 @@
 
 Which of the two a method is comes from its config (``configs/sr3.yaml``,
 ``configs/srdiff.yaml``); this module adds what is specific to photographs:
-[0, max] <-> [-1, 1] scaling, grey images, alpha, and reading training images.
+[0, max] (float images: [0, 1] widened to their own [min, max]) <-> [-1, 1]
+scaling, grey images, alpha, and reading training images.
 """
 from __future__ import annotations
 
@@ -39,20 +40,38 @@ def peak_value(dtype: np.dtype) -> float:
     return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
 
 
-def to_model_space(colour: np.ndarray, dtype: np.dtype) -> torch.Tensor:
-    """(C, H, W) in [0, peak] -> (1, 3, H, W) in [-1, 1]; grey is replicated to RGB."""
-    x = torch.from_numpy(np.ascontiguousarray(colour, dtype=np.float32)) / peak_value(dtype) * 2 - 1
+def model_range(colour: np.ndarray, dtype: np.dtype) -> tuple[float, float]:
+    """The values mapped to -1 and 1: (0, white level) for integer images.
+
+    Float images have no fixed white level (HDR, scientific data): [0, 1] is
+    widened to the image's own (min, max), so nothing is clipped and the
+    restored image is mapped back to the same range.  Images inside [0, 1]
+    keep (0, 1): their scaling matches the training data and leaves the
+    headroom the core's [-1, 1] clamp of the result needs.
+    """
+    if np.dtype(dtype).kind in "ui":
+        return 0.0, peak_value(dtype)
+    return min(0.0, float(np.min(colour))), max(1.0, float(np.max(colour)))
+
+
+def to_model_space(
+    colour: np.ndarray, dtype: np.dtype, bounds: tuple[float, float] | None = None
+) -> torch.Tensor:
+    """(C, H, W) in ``bounds`` (default :func:`model_range`) -> (1, 3, H, W) in [-1, 1]; grey is replicated to RGB."""
+    low, high = bounds if bounds is not None else model_range(colour, dtype)
+    x = (torch.from_numpy(np.ascontiguousarray(colour, dtype=np.float32)) - low) / (high - low) * 2 - 1
     if x.shape[0] == 1:
         x = x.expand(MODEL_CHANNELS, -1, -1)
     return x[None]
 
 
-def from_model_space(x: torch.Tensor, channels: int, dtype: np.dtype) -> np.ndarray:
-    """Inverse of :func:`to_model_space`; RGB is averaged back to grey for grey inputs."""
+def from_model_space(x: torch.Tensor, channels: int, dtype: np.dtype, bounds: tuple[float, float]) -> np.ndarray:
+    """Inverse of :func:`to_model_space` with the same ``bounds``; RGB is averaged back to grey for grey inputs."""
+    low, high = bounds
     x = x[0].float().cpu()
     if channels == 1:
         x = x.mean(0, keepdim=True)
-    return ((x.clamp(-1, 1) + 1) / 2 * peak_value(dtype)).numpy()
+    return ((x.clamp(-1, 1) + 1) / 2 * (high - low) + low).numpy()
 
 
 class ImageDiffusionSR(DiffusionSRMethod):
@@ -92,8 +111,9 @@ class ImageDiffusionSR(DiffusionSRMethod):
         size = output_shape(sample.spatial_shape, scale)
 
         def restore_colour(colour: np.ndarray) -> np.ndarray:
-            lr = to_model_space(colour, sample.source_dtype)
+            bounds = model_range(colour, sample.source_dtype)
+            lr = to_model_space(colour, sample.source_dtype, bounds)
             hr = self.super_resolve(lr, scale, cfg, context)
-            return from_model_space(hr, colour.shape[0], sample.source_dtype)
+            return from_model_space(hr, colour.shape[0], sample.source_dtype, bounds)
 
         return restore_colour_keep_alpha(sample, restore_colour, size)  # type: ignore[arg-type]
