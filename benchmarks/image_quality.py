@@ -41,7 +41,7 @@ def main() -> None:
             rows = evaluate(
                 "image", name, data=args.data, output_dir=Path(args.out) / f"{method}-x{scale}",
                 flags={"scale": scale, "device": "cpu", "sampler.steps": args.steps},
-                overrides=[f"eval.max_size={args.max_size}", "eval.lpips=on", *extra], lpips_weights=args.lpips_weights,
+                overrides=[f"eval.max_size={args.max_size}", "eval.lpips=required", *extra], lpips_weights=args.lpips_weights,
             )
             summary.append({
                 "scale": f"×{scale}", "method": method, "images": len(rows),

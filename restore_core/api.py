@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from omegaconf import DictConfig
 
-from restore_core.atomic import atomic_output, full_suffix, write_text_atomic
+from restore_core.atomic import atomic_output_with_sidecar, full_suffix
 from restore_core.config import compose_config, to_yaml
 from restore_core.context import RunContext, resolve_device
 from restore_core.errors import InputError, PluginError, RestoreError, UsageError
@@ -37,9 +37,26 @@ class Job:
     target: Path
 
 
+def input_suffixes(paths: Sequence[Path]) -> set[str]:
+    """Extensions of the input files and of the files inside input folders; a missing input is an error."""
+    suffixes: set[str] = set()
+    for path in paths:
+        if path.is_dir():
+            try:
+                files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
+            except OSError as exc:
+                raise InputError(path, f"cannot list folder ({exc.strerror or exc})") from None
+            suffixes.update(full_suffix(p).lower() for p in files)
+        elif path.exists():
+            suffixes.add(full_suffix(path).lower())
+        else:
+            raise InputError(path, "no such file or directory")
+    return suffixes - {""}
+
+
 def choose_plugin(paths: Sequence[Path]) -> str:
-    """Pick the one installed plugin that reads these files, when --plugin is absent."""
-    suffixes = {full_suffix(p).lower() for p in paths if p.is_file()}
+    """Pick the one installed plugin that reads these files (or the files in these folders), when --plugin is absent."""
+    suffixes = input_suffixes(paths)
     candidates = []
     for name in sorted(discover()):
         record = load_plugin(name)
@@ -86,6 +103,8 @@ def plan_jobs(inputs: Sequence[str | Path], output: str | Path | None, registry:
             sources.append(path)
     out = Path(output) if output is not None else None
     as_folder = out is not None and (many or out.is_dir() or str(output).endswith(os.sep))
+    if as_folder and out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: is a file; with several inputs (or a folder), -o must name a folder")
     jobs = []
     for source in sources:
         if out is None:
@@ -134,14 +153,38 @@ def read_sample(registry: Registry, path: Path, cfg: DictConfig) -> Sample:
     return sample
 
 
+def check_writable(registry: Registry, sample: Sample, target: Path) -> None:
+    """Ask the target's writer, before any work, whether it can store what ``sample`` becomes.
+
+    The writer's optional ``check(sample, path)`` sees the *input* sample: a
+    restoration keeps its dtype, channels and meta.  A refusal names ``target``.
+    """
+    writer = registry.writer_for(target)
+    check = writer.fields.get("check")
+    if check is None:
+        return
+    try:
+        check(sample, target)
+    except RestoreError:
+        raise
+    except Exception as exc:
+        raise InputError(target, f"cannot be written as {writer.name}: {exc}") from None
+
+
+def commit_output(target: Path, cfg: DictConfig, write: Callable[[Path], None]) -> Path:
+    """Write ``target`` with ``write(temporary_path)`` and, if configured, ``<target>.yaml``.
+
+    The YAML is written before the output is renamed into place, so an
+    output never appears without its config (see :func:`atomic_output_with_sidecar`).
+    """
+    sidecar = (config_path_for(target), to_yaml(cfg)) if cfg.output.write_config else None
+    return atomic_output_with_sidecar(target, write, sidecar)
+
+
 def write_sample(registry: Registry, sample: Sample, path: Path, cfg: DictConfig) -> Path:
     """Write atomically (temporary file, then rename) with the plugin's writer."""
     writer = registry.writer_for(path)
-    with atomic_output(path) as tmp:
-        writer.write(sample, tmp, cfg)
-    if cfg.output.write_config:
-        write_text_atomic(config_path_for(path), to_yaml(cfg))
-    return path
+    return commit_output(path, cfg, lambda tmp: writer.write(sample, tmp, cfg))
 
 
 def stream_file(method_obj: Any, job: Job, cfg: DictConfig, context: RunContext) -> Path:
@@ -150,11 +193,7 @@ def stream_file(method_obj: Any, job: Job, cfg: DictConfig, context: RunContext)
     The method's ``restore_file(source, target, cfg, context)`` writes to a
     temporary path that is renamed on success, like every other output.
     """
-    with atomic_output(job.target) as tmp:
-        method_obj.restore_file(job.source, tmp, cfg, context)
-    if cfg.output.write_config:
-        write_text_atomic(config_path_for(job.target), to_yaml(cfg))
-    return job.target
+    return commit_output(job.target, cfg, lambda tmp: method_obj.restore_file(job.source, tmp, cfg, context))
 
 
 def config_path_for(output: Path) -> Path:
@@ -181,12 +220,18 @@ def prepare(
 
 
 def make_context(cfg: DictConfig, quiet: bool | None = None, registry: Registry | None = None) -> RunContext:
+    """The run context of a resolved config (``quiet`` given here wins over ``cfg.quiet``)."""
     return RunContext(
         device=resolve_device(cfg.device),
         seed=int(cfg.seed),
         quiet=bool(cfg.quiet if quiet is None else quiet),
         registry=registry,
     )
+
+
+def run_flags(quiet: bool | None = None, **flags: Any) -> dict[str, Any]:
+    """Command-line style flags; None means "not given", so the config layers decide."""
+    return {**flags, "quiet": quiet}
 
 
 def restore(
@@ -201,23 +246,24 @@ def restore(
     device: str | None = None,
     config: str | Path | None = None,
     overrides: Sequence[str] = (),
-    quiet: bool = True,
+    quiet: bool | None = True,
 ) -> list[Path]:
     """Restore files or folders and return the written output paths.
 
     Mirrors ``restore --plugin P INPUT... [-o OUT] [--method M] ...``.  A bad
     input raises :class:`InputError`; in a batch, the other inputs are still
-    written and :class:`BatchError` is raised at the end.
+    written and :class:`BatchError` is raised at the end.  ``quiet=None``
+    leaves progress bars to the config's ``quiet``.
     """
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise UsageError("no input given")
-    flags = {"scale": scale, "sampler.steps": steps, "seed": seed, "device": device}
+    flags = run_flags(quiet, **{"scale": scale, "sampler.steps": steps, "seed": seed, "device": device})
     record, cfg = prepare(plugin, method, inputs=paths, config=config, flags=flags, overrides=overrides)
     registry = record.registry
     assert registry is not None
     jobs = plan_jobs(paths, output, registry, str(cfg.output.suffix))
-    context = make_context(cfg, quiet, registry)
+    context = make_context(cfg, registry=registry)
     method_obj = registry.get("methods", str(cfg.method)).factory()
     written: list[Path] = []
     failures: list[str] = []
@@ -227,6 +273,7 @@ def restore(
                 written.append(stream_file(method_obj, job, cfg, context))
                 continue
             sample = read_sample(registry, job.source, cfg)
+            check_writable(registry, sample, job.target)
             result = method_obj.restore(sample, cfg, context)
             written.append(write_sample(registry, result, job.target, cfg))
         except InputError as exc:
@@ -250,16 +297,16 @@ def train(
     device: str | None = None,
     seed: int | None = None,
     steps: int | None = None,
-    quiet: bool = True,
+    quiet: bool | None = True,
 ) -> Path:
     """Train ``method`` of ``plugin``; returns the checkpoint path."""
-    flags = {"device": device, "seed": seed}
+    flags = run_flags(quiet, device=device, seed=seed)
     record, cfg = prepare(plugin, method, config=config, flags=flags, overrides=overrides)
     assert record.registry is not None
     method_obj = record.registry.get("methods", str(cfg.method)).factory()
     if not hasattr(method_obj, "train"):
         raise UsageError(f"method '{cfg.method}' of plugin '{plugin}' has nothing to train")
-    context = make_context(cfg, quiet, record.registry)
+    context = make_context(cfg, registry=record.registry)
     return Path(method_obj.train(cfg, context, data=data, output_dir=output_dir, max_steps=steps))
 
 

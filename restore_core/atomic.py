@@ -8,7 +8,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 def full_suffix(path: Path) -> str:
@@ -54,3 +54,29 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def atomic_output_with_sidecar(target: Path, write: Callable[[Path], None], sidecar: tuple[Path, str] | None) -> Path:
+    """Write ``target`` with ``write(temporary_path)``, plus a text ``sidecar = (path, text)``.
+
+    Order: the output is written to a temporary file; then the sidecar is
+    written atomically; then the output is renamed into place.  If writing
+    or the rename fails, the sidecar is put back as it was (removed, or its
+    previous text restored), so the two never disagree.
+    """
+    previous = sidecar[0].read_text(encoding="utf-8") if sidecar is not None and sidecar[0].is_file() else None
+    sidecar_written = False
+    try:
+        with atomic_output(target) as tmp:
+            write(tmp)
+            if sidecar is not None:
+                write_text_atomic(sidecar[0], sidecar[1])
+                sidecar_written = True
+    except BaseException:
+        if sidecar is not None and sidecar_written:
+            if previous is None:
+                sidecar[0].unlink(missing_ok=True)
+            else:
+                write_text_atomic(sidecar[0], previous)
+        raise
+    return target

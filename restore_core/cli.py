@@ -6,11 +6,13 @@ import torch.  Exit codes: 0 done, 2 bad usage or bad input, 1 internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from restore_core import __version__
 from restore_core.errors import RestoreError
@@ -40,7 +42,8 @@ def _add_common(parser: argparse.ArgumentParser, *, plugin_required: bool) -> No
     parser.add_argument("--config", help="YAML file overriding the method's defaults")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run (default: auto)")
     parser.add_argument("--seed", type=int, help="random seed (default: 0)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    # default None, not False: an absent --quiet leaves 'quiet' to the config layers
+    parser.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -129,7 +132,7 @@ def cmd_config(argv: Sequence[str]) -> int:
     from restore_core import api
     from restore_core.config import to_yaml
 
-    flags = {"device": args.device, "seed": args.seed}
+    flags = {"device": args.device, "seed": args.seed, "quiet": args.quiet}
     _, cfg = api.prepare(args.plugin, args.method, config=args.config, flags=flags, overrides=args.overrides)
     print(to_yaml(cfg), end="")
     return 0
@@ -223,17 +226,47 @@ def dispatch(argv: Sequence[str]) -> int:
     return cmd_run(argv)
 
 
+class Terminated(SystemExit):
+    """SIGTERM arrived: unwinds like an exception, so temporary outputs are removed."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(128 + signum)
+
+
+@contextlib.contextmanager
+def terminate_as_exception() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` (exit 143) instead of killing the process.
+
+    ``atomic_output`` removes its temporary file on any exception, so a
+    terminated run leaves neither a partial output nor a stray temporary.
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``restore`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return dispatch(argv)
+        with terminate_as_exception():
+            return dispatch(argv)
     except RestoreError as exc:
         print(f"restore: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("restore: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print("restore: terminated", file=sys.stderr)
+        return int(exc.code)  # type: ignore[arg-type]
     except SystemExit as exc:  # argparse: usage errors exit 2
         return int(exc.code) if isinstance(exc.code, int) else 2
     except Exception as exc:

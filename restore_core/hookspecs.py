@@ -21,12 +21,23 @@ Rules for plugin modules:
     ``read(path: Path, cfg: DictConfig) -> Sample``; ``sniff(head: bytes) -> bool``
     recognises a file from its first bytes.
 ``register_writers``
-    ``register(name*, write*, extensions*=(...), description="")``
+    ``register(name*, write*, extensions*=(...), description="", check=None)``
     ``write(sample: Sample, path: Path, cfg: DictConfig) -> None``.  The core
     hands the writer a temporary path and renames it afterwards.
+    ``check(sample: Sample, path: Path) -> None`` (optional) raises when this
+    writer cannot store the restoration of ``sample`` at ``path`` (JPEG and a
+    float image, say).  It is called right after the input is read, before the
+    method runs, with the *input* sample (a restoration keeps its dtype,
+    channels and meta) and the final output path.  Raise ``ValueError`` with
+    the reason (the core reports ``<path>: cannot be written as <writer>:
+    <reason>``, exit 2) or an :class:`~restore_core.errors.InputError`.
 ``register_degradations``
     ``register(name*, factory*, description="")``; ``factory(**params)`` returns a
-    callable ``degrade(hr_tensor, generator) -> lr_tensor``.
+    callable ``degrade(hr_tensor, generator) -> lr_tensor``.  ``hr_tensor`` is a
+    CPU tensor ``(B, C, *spatial)`` and ``generator`` a seeded CPU
+    ``torch.Generator`` (or None): draw every random number (kernels, noise)
+    from it, so that the same seed gives the same LR on any machine and
+    ``restore eval`` can re-apply the very same degradation to a restoration.
 ``register_conditioning``
     ``register(name*, factory*, description="")``: builders of a method's condition.
 ``register_denoisers``
@@ -45,6 +56,10 @@ Rules for plugin modules:
 ``register_configs``
     ``register(method*, config*)``: ``config`` is a YAML path or a mapping holding
     the defaults of that method.  The key ``"defaults"`` is the plugin-wide base.
+    The defaults fix each key's type for later layers (``--config``,
+    ``key=value``); a section whose default is ``{}`` or ``null`` accepts new
+    keys; a key with several forms lists them under the top-level ``_types``
+    mapping, e.g. ``_types: {slice_axis: [int, str]}`` (see :mod:`restore_core.config`).
 ``register_commands``
     ``register(name*, help*, add_arguments*, run*)``: an extra subcommand, run as
     ``restore PLUGIN NAME ...``; ``add_arguments(parser)`` and ``run(args) -> int``.

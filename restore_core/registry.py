@@ -19,7 +19,7 @@ SNIFF_BYTES = 512
 # Arguments may be added here in later API versions; none is ever removed.
 REGISTRATION_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "readers": (("name", "read", "extensions"), ("sniff", "description")),
-    "writers": (("name", "write", "extensions"), ("description",)),
+    "writers": (("name", "write", "extensions"), ("description", "check")),
     "degradations": (("name", "factory"), ("description",)),
     "conditioning": (("name", "factory"), ("description",)),
     "denoisers": (("name", "factory"), ("description",)),

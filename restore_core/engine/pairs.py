@@ -8,6 +8,10 @@ import torch
 Degrade = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
+class TrainingDataError(ValueError):
+    """The training images cannot make patches (none, or smaller than the patch); the caller names the data."""
+
+
 class PatchPairs:
     """An endless stream of ``(lr, hr)`` batches, reproducible from ``seed``.
 
@@ -26,13 +30,16 @@ class PatchPairs:
         seed: int = 0,
     ) -> None:
         if not images:
-            raise ValueError("no training images")
+            raise TrainingDataError("holds no training images")
         for scale in degradations:
             if patch % scale:
                 raise ValueError(f"patch size {patch} is not a multiple of scale {scale}")
-        small = [tuple(im.shape[1:]) for im in images if min(im.shape[1:]) < patch]
+        small = [tuple(int(s) for s in im.shape[1:]) for im in images if min(im.shape[1:]) < patch]
         if small:
-            raise ValueError(f"images smaller than the patch size {patch}: {small[:3]}")
+            raise TrainingDataError(
+                f"{len(small)} of {len(images)} training images are smaller than the patch size {patch} "
+                f"(sizes {', '.join('x'.join(map(str, s)) for s in small[:3])}); use larger images or a smaller train.patch"
+            )
         self.images = list(images)
         self.patch = patch
         self.batch_size = batch_size

@@ -16,17 +16,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from restore_core.context import RunContext
 from restore_core.diffusion.colour import match_mean_std
-from restore_core.diffusion.consistency import CONSISTENCY_STEPS, ConsistencyStep
-from restore_core.diffusion.operators import OPERATORS, WaveletDomainOperator
+from restore_core.diffusion.operators import OPERATORS
 from restore_core.diffusion.samplers import make_sampler
 from restore_core.diffusion.spaces import ResidualSpace
 from restore_core.diffusion.residual_shift import start_residual_shift
 from restore_core.diffusion.start import estimate_noise_sigma, start_from_noise, start_from_noisy_input, start_truncated
 from restore_core.engine.checkpoint import load_checkpoint
-from restore_core.engine.sampling import run_reverse_process
+from restore_core.engine.sampling import build_consistency, check_sampling_config, run_reverse_process
 from restore_core.engine.sr_model import SRDiffusionModel, hr_size_for
 from restore_core.engine.tiling import tiled_apply
-from restore_core.errors import ConfigError, UsageError
+from restore_core.errors import ConfigError, InputError, RestoreError, UsageError
 
 Degrade = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -38,40 +37,6 @@ def plain(cfg: Any) -> Any:
 
 def build_model(cfg: DictConfig, spatial_dims: int, channels: int) -> SRDiffusionModel:
     return SRDiffusionModel(plain(cfg.model), plain(cfg.diffusion), spatial_dims, channels)
-
-
-def build_consistency(
-    cfg: DictConfig, scale: int, spatial_dims: int, registry: Any = None, wavelet: bool = False
-) -> list[ConsistencyStep]:
-    """Consistency steps named in ``cfg.consistency``: the core's (ILVR, DDNM, DDNM+, DPS)
-    or one a plugin registered with ``register_sampler_steps`` (called as
-    ``factory(operator=A, scale=s, spatial_dims=d, **cfg.consistency)``)."""
-    section = cfg.get("consistency")
-    if not section or not section.get("name"):
-        return []
-    name = str(section.name)
-    plugin_steps = registry.entries["sampler_steps"] if registry is not None else {}
-    if name not in CONSISTENCY_STEPS and name not in plugin_steps:
-        known = sorted(set(CONSISTENCY_STEPS) | set(plugin_steps))
-        raise ConfigError(f"unknown consistency step '{name}'; known: {', '.join(known)}")
-    if int(scale) != scale:
-        raise UsageError(f"consistency step '{name}' needs an integer scale, got {scale}")
-    operator_name = str(section.get("operator", "average_pool"))
-    if operator_name not in OPERATORS:
-        raise ConfigError(f"unknown consistency operator '{operator_name}'; known: {', '.join(sorted(OPERATORS))}")
-    operator = OPERATORS[operator_name](int(scale), spatial_dims)
-    if wavelet:
-        operator = WaveletDomainOperator(operator, spatial_dims)
-    if name in plugin_steps:
-        params = {k: v for k, v in plain(section).items() if k not in ("name", "operator")}
-        return [plugin_steps[name].factory(operator=operator, scale=int(scale), spatial_dims=spatial_dims, **params)]
-    if name == "ilvr":
-        return [CONSISTENCY_STEPS[name](int(scale), spatial_dims, operator=operator)]
-    if name == "ddnm+":
-        return [CONSISTENCY_STEPS[name](operator, float(section.get("sigma_y", 0.0)))]
-    if name == "dps":
-        return [CONSISTENCY_STEPS[name](operator, float(section.get("step_size", 1.0)))]
-    return [CONSISTENCY_STEPS[name](operator)]
 
 
 def sample_sr(
@@ -88,6 +53,7 @@ def sample_sr(
 
     ``steps`` overrides ``cfg.sampler.steps`` (cascade stages use fewer).
     """
+    check_sampling_config(cfg, model.process)
     hr_size = hr_size_for(lr, scale, model.wavelet)
     with torch.no_grad():
         cond = model.condition(lr, hr_size)
@@ -109,13 +75,14 @@ def sample_sr(
         sigma = float(start.get("sigma") or estimate_noise_sigma(cond.tensors["up_lr"], model.spatial_dims).max())
         x, t_start = start_from_noisy_input(estimate, sigma, model.schedule, generator)
     elif start.get("mode", "noise") == "truncated":
-        t0 = int(float(start.get("t0_fraction", 0.5)) * model.schedule.num_train_timesteps)
+        train_steps = model.schedule.num_train_timesteps
+        t0 = min(int(float(start.get("t0_fraction", 0.5)) * train_steps), train_steps - 1)
         estimate = model.to_target(cond.tensors["up_lr"], cond)
         x, t_start = start_truncated(estimate, t0, model.schedule, generator)
     else:
         x, t_start = start_from_noise(grid, model.schedule, generator, lr.device, lr.dtype)
     sampler.set_timesteps(min(steps, t_start + 1), device=lr.device, t_start=t_start)
-    consistency = build_consistency(cfg, int(round(scale)), model.spatial_dims, registry, wavelet=model.wavelet)
+    consistency = build_consistency(cfg, scale, model.spatial_dims, registry, wavelet=model.wavelet)
     measurement = None
     if consistency:
         # A is linear: when the target is the residual HR - up(LR), its measurement is y - A(up(LR)).
@@ -140,15 +107,19 @@ def sample_sr(
     return hr.clamp(-1.0, 1.0)
 
 
-def cascade_plan(scale: float, cfg: DictConfig) -> list[tuple[float, int]]:
+def cascade_plan(scale: float, cfg: DictConfig, trained_scales: Sequence[float] | None = None) -> list[tuple[float, int]]:
     """Stages ``(scale, steps)``: one stage for a trained scale, else a chain of ×stage_scale.
 
     A ×8 restoration with a ×2/×4 model runs as ×2 → ×2 → ×2 (survey sec. 4.1,
     cascaded SR as in SR3), each stage at higher resolution with fewer steps
     (``cascade.steps_decay``), since later stages only add fine detail.
+    ``trained_scales`` are the scales the loaded model was trained on (its
+    card's ``train.scales``); without them, ``cfg.train.scales``.
     """
     steps = int(cfg.sampler.steps)
-    trained = [float(s) for s in cfg.train.get("scales", [scale])]
+    if trained_scales is None:
+        trained_scales = (cfg.get("train") or {}).get("scales", [scale])
+    trained = [float(s) for s in trained_scales]
     section = cfg.get("cascade") or {}
     if float(scale) in trained or not section:
         return [(float(scale), steps)]
@@ -160,6 +131,26 @@ def cascade_plan(scale: float, cfg: DictConfig) -> list[tuple[float, int]]:
     return [(stage, max(1, round(steps * decay**i))) for i in range(count)]
 
 
+RUNTIME_MODEL_KEYS = ("model.checkpoint", "model.any_scale")  # not part of the architecture
+
+
+def _flat(section: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(section, dict):
+        return {prefix: section}
+    flat: dict[str, Any] = {}
+    for key, value in section.items():
+        flat.update(_flat(value, f"{prefix}.{key}"))
+    return flat
+
+
+def architecture_differences(cfg: DictConfig, stored: DictConfig) -> list[str]:
+    """Dotted ``model.*``/``diffusion.*`` keys whose value differs from the checkpoint's stored config."""
+    ours = {**_flat(plain(cfg.get("model")), "model"), **_flat(plain(cfg.get("diffusion")), "diffusion")}
+    theirs = {**_flat(plain(stored.get("model")), "model"), **_flat(plain(stored.get("diffusion")), "diffusion")}
+    keys = sorted(k for k in set(ours) | set(theirs) if k not in RUNTIME_MODEL_KEYS)
+    return [k for k in keys if ours.get(k) != theirs.get(k)]
+
+
 class DiffusionSRMethod:
     """Conditional diffusion SR (SR3 or SRDiff by config) with tiling and training."""
 
@@ -167,7 +158,8 @@ class DiffusionSRMethod:
     spatial_dims = 2
 
     def __init__(self) -> None:
-        self._models: dict[tuple[str, str], SRDiffusionModel] = {}
+        self._models: dict[tuple[str, str], tuple[SRDiffusionModel, DictConfig]] = {}
+        self._warned: set[int] = set()
 
     # -- what a plugin supplies -------------------------------------------------
     def checkpoint_dir(self) -> Path:
@@ -195,6 +187,10 @@ class DiffusionSRMethod:
 
     def load_model(self, cfg: DictConfig, channels: int, device: str) -> SRDiffusionModel:
         """Build the network from the checkpoint's own stored config, then load its weights."""
+        return self._load(cfg, channels, device)[0]
+
+    def _load(self, cfg: DictConfig, channels: int, device: str) -> tuple[SRDiffusionModel, DictConfig]:
+        """The model and the config it was built from (the card's stored config, else ``cfg``)."""
         path = self.checkpoint_path(cfg)
         key = (str(path), device)
         if key not in self._models:
@@ -203,16 +199,36 @@ class DiffusionSRMethod:
             model_cfg = stored if "model" in stored else cfg
             model = build_model(model_cfg, self.spatial_dims, int(card.get("channels", channels)))
             model.load_state_dict(modules["model"])
-            self._models[key] = model.to(device).eval()
+            self._models[key] = (model.to(device).eval(), model_cfg)
         return self._models[key]
 
     # -- inference --------------------------------------------------------------------
     def super_resolve(self, lr: torch.Tensor, scale: float, cfg: DictConfig, context: RunContext) -> torch.Tensor:
-        """Super-resolve ``lr`` (1, C, *spatial) in model space, as a cascade when needed."""
+        """Super-resolve ``lr`` (1, C, *spatial) in model space, as a cascade when needed.
+
+        The config is checked once, before any sampling; the cascade follows
+        the scales the checkpoint was trained on (its stored ``train.scales``).
+        """
         lr = lr.to(context.device)
-        for stage, (stage_scale, steps) in enumerate(cascade_plan(scale, cfg)):
+        model, stored = self._load(cfg, lr.shape[1], context.device)
+        self._warn_if_architecture_differs(cfg, stored, context)
+        check_sampling_config(cfg, model.process)
+        plan = cascade_plan(scale, cfg, (stored.get("train") or cfg.train).get("scales", [scale]))
+        for stage_scale, _ in plan:
+            build_consistency(cfg, stage_scale, model.spatial_dims, context.registry, wavelet=model.wavelet)
+        for stage, (stage_scale, steps) in enumerate(plan):
             lr = self._super_resolve_once(lr, stage_scale, cfg, context, steps, offset=1000 * stage)
         return lr
+
+    def _warn_if_architecture_differs(self, cfg: DictConfig, stored: DictConfig, context: RunContext) -> None:
+        """One warning line (once per checkpoint) when model.*/diffusion.* differ from the checkpoint's."""
+        if stored is cfg or id(stored) in self._warned:  # stored configs are cached with their model
+            return
+        self._warned.add(id(stored))
+        differing = architecture_differences(cfg, stored)
+        if differing:
+            shown = ", ".join(differing[:4]) + (f" (+{len(differing) - 4} more)" if len(differing) > 4 else "")
+            context.log(f"restore: warning: {shown} differ from the checkpoint's stored config; the checkpoint's architecture is used")
 
     def _super_resolve_once(self, lr: torch.Tensor, scale: float, cfg: DictConfig, context: RunContext, steps: int, offset: int) -> torch.Tensor:
         """Tile ``lr`` and super-resolve every window (one window if it fits)."""
@@ -242,27 +258,43 @@ class DiffusionSRMethod:
         }
 
     def train(self, cfg: DictConfig, context: RunContext, *, data: Any, output_dir: Any = None, max_steps: int | None = None) -> Path:
-        from restore_core.engine.pairs import PatchPairs
+        from restore_core.engine.pairs import PatchPairs, TrainingDataError
         from restore_core.engine.training import TrainSettings, train_model
 
         if data is None:
             raise UsageError("training needs --data (a folder of high-resolution files)")
         data = Path(data)
-        images = self.training_images(data, cfg)
+        images = self._read_training_images(data, cfg)
         channels = int(images[0].shape[0])
-        scales = [int(s) for s in cfg.train.scales]
-        pairs = PatchPairs(
-            images,
-            patch=int(cfg.train.patch),
-            batch_size=int(cfg.train.batch_size),
-            degradations={s: self.degradation(cfg, s) for s in scales},
-            seed=int(cfg.seed),
-        )
+        degradations = {int(s): self.degradation(cfg, int(s)) for s in cfg.train.scales}
+        try:
+            pairs = PatchPairs(images, patch=int(cfg.train.patch), batch_size=int(cfg.train.batch_size), degradations=degradations, seed=int(cfg.seed))
+        except TrainingDataError as exc:
+            raise InputError(data, str(exc)) from None
+        except ValueError as exc:
+            raise ConfigError(f"train: {exc}") from None
         torch.manual_seed(int(cfg.seed))  # the initial weights are part of what the seed reproduces
         model = build_model(cfg, self.spatial_dims, channels)
         out = Path(output_dir) if output_dir else Path("runs") / f"{cfg.plugin}-{cfg.method}"
         settings = TrainSettings.from_config(plain(cfg.train), max_steps)
         return train_model(model, pairs, settings, out, context, self.model_card(cfg, channels, data), self.validator(cfg, context))
+
+    def _read_training_images(self, data: Path, cfg: DictConfig) -> list[torch.Tensor]:
+        """The plugin's ``training_images``; any failure becomes one InputError naming ``data``."""
+        if not data.exists():
+            raise InputError(data, "no such file or directory")
+        try:
+            images = list(self.training_images(data, cfg))
+        except RestoreError:
+            raise
+        except Exception as exc:
+            raise InputError(data, f"cannot read the training images ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+        if not images:
+            raise InputError(data, "holds no training images")
+        channels = sorted({int(im.shape[0]) for im in images})
+        if len(channels) > 1:
+            raise InputError(data, f"training images have different channel counts {channels}")
+        return images
 
     def validator(self, cfg: DictConfig, context: RunContext) -> Callable[[torch.nn.Module], Mapping[str, float]] | None:
         """Scores written into the model card at the end of training (None: none)."""

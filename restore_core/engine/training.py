@@ -5,6 +5,12 @@ dropout, checkpoints every N steps with exact resume, seeded, bf16/fp16
 autocast on CUDA.  The loop owns no data logic: it draws ``(lr, hr)`` batches
 from a :class:`PairSource` that the method builds with its plugin's
 degradation model.
+
+Randomness lives on the CPU: timesteps, noise and condition dropout are drawn
+from a CPU generator (seeded ``seed + 1``) and moved to the device, so a run
+started on one device resumes on another with the same draws.  On CUDA,
+bf16 autocast is used where the GPU supports it natively, else fp16 with a
+gradient scaler whose state is saved with the training state.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from restore_core.diffusion.guidance import drop_condition
 from restore_core.diffusion.parameterization import v_target
 from restore_core.diffusion.residual_shift import rs_q_sample
 from restore_core.engine.checkpoint import (
+    CheckpointError,
     capture_rng_state,
     load_checkpoint,
     load_training_state,
@@ -93,8 +100,9 @@ def diffusion_loss(
     """One Monte-Carlo term of the simple diffusion loss (Ho et al. 2020, eq. 14)."""
     cond = model.condition(lr, tuple(hr.shape[2:]))
     x0 = model.to_target(hr, cond)
-    t = torch.randint(0, model.schedule.num_train_timesteps, (hr.shape[0],), generator=generator, device=hr.device)
-    noise = torch.randn(x0.shape, generator=generator, device=hr.device)
+    # drawn on the generator's device (the CPU in training) and moved: same draws on every device
+    t = torch.randint(0, model.schedule.num_train_timesteps, (hr.shape[0],), generator=generator, device=generator.device).to(hr.device)
+    noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(hr.device)
     if model.process == "residual_shift":  # Yue et al. 2023 eq. 1 marginal; the net predicts x0
         x_t = rs_q_sample(x0, model.shift_origin(cond), t, noise, model.schedule).to(x0.dtype)  # type: ignore[arg-type]
     else:
@@ -107,11 +115,51 @@ def diffusion_loss(
     return LOSSES[settings.loss](output, regression_target(model, x0, noise, t))
 
 
-def _autocast(device: str) -> Any:
-    if device.startswith("cuda"):
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast("cpu", enabled=False)
+def native_bf16() -> bool:
+    """True when the CUDA device computes bf16 natively (emulated bf16 is slow: use fp16 then)."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.4 has no including_emulation (and reports native support only)
+        return bool(torch.cuda.is_bf16_supported())
+
+
+def amp_dtype(device: str) -> torch.dtype | None:
+    """The autocast dtype of a device, decided once per run: None (fp32) on CPU."""
+    if not device.startswith("cuda"):
+        return None
+    return torch.bfloat16 if native_bf16() else torch.float16
+
+
+def _autocast(device: str, dtype: torch.dtype | None) -> Any:
+    if dtype is None:
+        return torch.autocast("cpu", enabled=False)
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _resume(
+    last: Path, state_file: Path, model: torch.nn.Module, ema: AveragedModel, optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler, generator: torch.Generator, pairs: PairSource, device: str,
+) -> int:
+    """Load weights, optimizer, scaler and random states of an interrupted run; return its step."""
+    modules, card = load_checkpoint(last, device=device)
+    state = load_training_state(state_file)
+    if card.get("steps") != state.step:
+        raise CheckpointError(
+            last, f"checkpoint and training state disagree: {last.name} is at step {card.get('steps')}, "
+            f"{state_file.name} at step {state.step}; remove both to start afresh"
+        )
+    model.load_state_dict(modules["model"])
+    ema.module.load_state_dict(modules["ema"])
+    optimizer.load_state_dict(state.optimizer_state)
+    extra = state.extra or {}
+    generator.set_state(extra["generator"])
+    pairs.set_state(extra["pairs"])
+    ema.n_averaged.fill_(int(extra["ema_n"]))
+    if extra.get("scaler") and scaler.is_enabled():
+        scaler.load_state_dict(extra["scaler"])
+    if state.rng_state:
+        restore_rng_state(state.rng_state)
+    return int(state.step)
 
 
 def train_model(
@@ -134,29 +182,20 @@ def train_model(
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.startswith("cuda") and not torch.cuda.is_bf16_supported())
-    generator = context.generator(offset=1)
-    start = 0
+    dtype = amp_dtype(device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    generator = torch.Generator().manual_seed(int(context.seed) + 1)  # on the CPU: see the module docstring
     last, state_file = output_dir / "last.safetensors", output_dir / "training_state.safetensors"
+    start = 0
     if last.is_file() and state_file.is_file():
-        modules, _ = load_checkpoint(last, device=device)
-        model.load_state_dict(modules["model"])
-        ema.module.load_state_dict(modules["ema"])
-        state = load_training_state(state_file, optimizer)
-        start = state.step
-        extra = state.extra or {}
-        generator.set_state(extra["generator"])
-        pairs.set_state(extra["pairs"])
-        ema.n_averaged.fill_(int(extra["ema_n"]))
-        if state.rng_state:
-            restore_rng_state(state.rng_state)
+        start = _resume(last, state_file, model, ema, optimizer, scaler, generator, pairs, device)
         context.log(f"resuming from step {start}")
     batches = iter(pairs)
     losses: list[float] = []
     began = time.time()
     for step in context.progress(range(start, settings.steps), total=settings.steps - start, desc="training"):
         lr, hr = (b.to(device) for b in next(batches))
-        with _autocast(device):
+        with _autocast(device, dtype):
             loss = diffusion_loss(model, lr, hr, generator, settings)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"training diverged at step {step}: loss {loss.item()}")
@@ -176,7 +215,10 @@ def train_model(
                 optimizer.state_dict(),
                 done,
                 rng_state=capture_rng_state(),
-                extra={"generator": generator.get_state(), "pairs": pairs.state(), "ema_n": int(ema.n_averaged)},
+                extra={
+                    "generator": generator.get_state(), "pairs": pairs.state(), "ema_n": int(ema.n_averaged),
+                    "scaler": scaler.state_dict(),
+                },
             )
             recent = sum(losses[-100:]) / max(1, len(losses[-100:]))
             context.log(f"step {done}/{settings.steps}  loss {recent:.4f}  {time.time() - began:.0f}s")

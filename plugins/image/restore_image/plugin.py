@@ -49,8 +49,10 @@ def register_readers(register: Any) -> None:
 
 @hookimpl
 def register_writers(register: Any) -> None:
-    register(name="png", write=_lazy("restore_image.io", "write_png"), extensions=[".png"])
-    register(name="jpeg", write=_lazy("restore_image.io", "write_jpeg"), extensions=[".jpg", ".jpeg"])
+    register(name="png", write=_lazy("restore_image.io", "write_png"), extensions=[".png"],
+             check=_lazy("restore_image.writer_checks", "check_png"))
+    register(name="jpeg", write=_lazy("restore_image.io", "write_jpeg"), extensions=[".jpg", ".jpeg"],
+             check=_lazy("restore_image.writer_checks", "check_jpeg"))
     register(name="tiff", write=_lazy("restore_image.io", "write_tiff"), extensions=[".tif", ".tiff"])
 
 

@@ -279,3 +279,22 @@ def test_float_image_beyond_one_is_not_clipped_by_bicubic(tmp_path):
     assert result.dtype == np.float32 and result.max() > 900
     expected = bicubic_resize(np.moveaxis(tifffile.imread(src), -1, 0), (16, 20), None)
     np.testing.assert_allclose(np.moveaxis(result, -1, 0), expected, rtol=1e-6, atol=1e-3)
+
+
+def test_writer_refusals_come_before_any_work_and_name_the_target(tmp_path, capsys):
+    from restore_core.cli import main
+
+    src = tmp_path / "rgba.png"
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(src)
+    called = []
+    import restore_image.bicubic as bicubic
+
+    original = bicubic.Bicubic.restore
+    bicubic.Bicubic.restore = lambda self, *a: called.append(1) or original(self, *a)  # type: ignore[method-assign]
+    try:
+        assert main(["--plugin", "image", str(src), "-o", str(tmp_path / "out.jpg"), "--scale", "2"]) == 2
+    finally:
+        bicubic.Bicubic.restore = original  # type: ignore[method-assign]
+    err = capsys.readouterr().err
+    assert "out.jpg" in err and "alpha" in err and ".tmp" not in err
+    assert not called and not (tmp_path / "out.jpg").exists()

@@ -108,7 +108,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
 def test_eval_writes_metrics_and_comparisons(checkpoints, train_folder, tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(["eval", "--plugin", "image", "--method", "srdiff", "--data", str(train_folder), "--out", str(out),
-                 "--scale", "2", "--quiet", "eval.lpips=off", f"model.checkpoint={checkpoints['srdiff']}", *tiny("srdiff")]) == 0
+                 "--scale", "2", "--quiet", "eval.lpips=skip", f"model.checkpoint={checkpoints['srdiff']}", *tiny("srdiff")]) == 0
     rows = json.loads((out / "metrics.json").read_text())
     assert len(rows) == 2 and {"psnr", "ssim", "consistency_mse"} <= set(rows[0])
     assert (out / "metrics.csv").is_file() and (out / "t0_compare.png").is_file()
@@ -118,7 +118,7 @@ def test_eval_of_bicubic_matches_a_direct_computation(train_folder, tmp_path):
     from restore_core.evaluation import evaluate
     import torch.nn.functional as F
 
-    rows = evaluate("image", "bicubic", data=train_folder, output_dir=tmp_path, flags={"scale": 2}, overrides=["eval.lpips=off"])
+    rows = evaluate("image", "bicubic", data=train_folder, output_dir=tmp_path, flags={"scale": 2}, overrides=["eval.lpips=skip"])
     hr = np.asarray(Image.open(train_folder / "t0.png")).astype(np.float32)
     t = torch.from_numpy(hr).permute(2, 0, 1)[None]
     lr = F.avg_pool2d(t, 2).round()

@@ -186,7 +186,7 @@ def output_profile(info: RasterInfo, geometry: RasterGeometry, shape: tuple[int,
     profile: dict[str, Any] = {
         "driver": "GTiff", "height": shape[0], "width": shape[1], "count": info.count, "dtype": info.dtype,
         "nodata": info.nodata, "tiled": True, "blockxsize": block, "blockysize": block,
-        "bigtiff": str(cfg.io.bigtiff).upper(), "num_threads": str(cfg.io.num_threads).upper(),
+        "bigtiff": gdal_bigtiff(cfg.io.bigtiff), "num_threads": str(cfg.io.num_threads).upper(),
         "photometric": "RGB" if rgb and info.dtype in ("uint8", "uint16") else "MINISBLACK",
     }
     if compress != "none":
@@ -262,10 +262,17 @@ def copy_to_cog(source: Path, target: Path, dtype: str, cfg: Any) -> None:
 
     compress = str(cfg.io.compress).upper()
     options = {
-        "BLOCKSIZE": int(cfg.io.blocksize), "OVERVIEWS": "AUTO", "BIGTIFF": str(cfg.io.bigtiff).upper(),
+        "BLOCKSIZE": int(cfg.io.blocksize), "OVERVIEWS": "AUTO", "BIGTIFF": gdal_bigtiff(cfg.io.bigtiff),
         "OVERVIEW_RESAMPLING": str(cfg.io.overview_resampling).upper(), "NUM_THREADS": str(cfg.io.num_threads).upper(),
         "COMPRESS": compress,
     }
     if compress.lower() in _PREDICTED:
         options["PREDICTOR"] = "YES"
     rasterio.shutil.copy(source, target, driver="COG", **options)
+
+
+def gdal_bigtiff(value: object) -> str:
+    """GDAL's BIGTIFF option from the config: YAML's yes/no arrive as booleans."""
+    if isinstance(value, bool):
+        return "YES" if value else "NO"
+    return str(value).upper()
