@@ -63,7 +63,6 @@ def register_methods(register: Any) -> None:
         factory=_lazy("restore_image.bicubic", "Bicubic"),
         description="bicubic interpolation (baseline, no model)",
         modalities=["natural image"],
-        default=True,
     )
     register(
         name="sr3",
@@ -76,6 +75,7 @@ def register_methods(register: Any) -> None:
         factory=lambda: _diffusion_method("srdiff"),
         description="SRDiff (Li et al. 2022): residual target, RRDB LR-encoder features",
         modalities=["natural image"],
+        default=True,
     )
 
 
