@@ -59,6 +59,6 @@ def test_resolved_config_is_written_beside_the_output(tmp_path, capsys):
 
     src = tmp_path / "x.png"
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(src)
-    assert main(["--plugin", "image", str(src), "--scale", "2", "io.jpeg_quality=70", "--quiet"]) == 0
+    assert main(["--plugin", "image", "--method", "bicubic", str(src), "--scale", "2", "io.jpeg_quality=70", "--quiet"]) == 0
     written = OmegaConf.load(tmp_path / "x_restored.png.yaml")
     assert written.scale == 2 and written.io.jpeg_quality == 70 and written.method == "bicubic"

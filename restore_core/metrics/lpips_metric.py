@@ -17,7 +17,7 @@ import torch
 
 from restore_core.metrics.image_quality import ArrayLike, as_float_tensor, to_batch_channel_first
 
-LPIPS_EXTRA_HINT = "LPIPS needs the optional extra: pip install 'restore-core[lpips]'"
+LPIPS_EXTRA_HINT = "LPIPS needs the optional extra: pip install 'restore-diffusion[lpips]'"
 LPIPS_WEIGHTS_FILENAME = "lpips_alex.safetensors"
 LPIPS_WEIGHTS_ENV = "RESTORE_LPIPS_WEIGHTS"
 # AlexNet's conv1 (k11, s4, p2) and two 3x3/s2 max-pools need >= 31 pixels per side.

@@ -1,7 +1,7 @@
 """LPIPS (Zhang et al. 2018) through the `lpips` package with local safetensors weights.
 
 Every test except the missing-extra one needs `lpips` + torchvision (the
-``restore-core[lpips]`` extra) and the weights file. Where they are absent the
+``restore-diffusion[lpips]`` extra) and the weights file. Where they are absent the
 tests are SKIPPED with a reason (shown by ``-ra``); set
 ``RESTORE_REQUIRE_LPIPS=1`` to turn those skips into failures in CI.
 """
@@ -41,7 +41,7 @@ def _lpips_importable() -> bool:
 
 needs_lpips = pytest.mark.skipif(
     not REQUIRED and not (_lpips_importable() and _weights_path().is_file()),
-    reason="needs lpips + torchvision (pip install 'restore-core[lpips]') and the LPIPS weights "
+    reason="needs lpips + torchvision (pip install 'restore-diffusion[lpips]') and the LPIPS weights "
     "($RESTORE_LPIPS_WEIGHTS or ../shared/metrics/lpips_alex.safetensors); "
     "RESTORE_REQUIRE_LPIPS=1 makes this a failure",
 )
@@ -70,7 +70,7 @@ def test_missing_extra_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setitem(sys.modules, "lpips", None)  # makes `import lpips` raise ImportError
     with pytest.raises(ImportError, match=r"pip install 'restore-core\[lpips\]'"):
         LPIPSMetric(_weights_path())
-    assert "restore-core[lpips]" in LPIPS_EXTRA_HINT
+    assert "restore-diffusion[lpips]" in LPIPS_EXTRA_HINT
 
 
 @needs_lpips

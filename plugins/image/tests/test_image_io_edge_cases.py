@@ -292,7 +292,7 @@ def test_writer_refusals_come_before_any_work_and_name_the_target(tmp_path, caps
     original = bicubic.Bicubic.restore
     bicubic.Bicubic.restore = lambda self, *a: called.append(1) or original(self, *a)  # type: ignore[method-assign]
     try:
-        assert main(["--plugin", "image", str(src), "-o", str(tmp_path / "out.jpg"), "--scale", "2"]) == 2
+        assert main(["--plugin", "image", "--method", "bicubic", str(src), "-o", str(tmp_path / "out.jpg"), "--scale", "2"]) == 2
     finally:
         bicubic.Bicubic.restore = original  # type: ignore[method-assign]
     err = capsys.readouterr().err
