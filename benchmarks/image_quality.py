@@ -25,8 +25,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/images/val")
     parser.add_argument("--scales", nargs="+", type=int, default=[2, 4])
-    parser.add_argument("--methods", nargs="+", default=["bicubic", "sr3", "sr3+ddnm", "srdiff", "srdiff+ddnm"],
-                        help="method names; '+ddnm' adds DDNM range-space consistency (consistency.name=ddnm)")
+    parser.add_argument("--methods", nargs="+", default=["bicubic", "sr3", "sr3+null", "srdiff", "srdiff+null"],
+                        help="method names; 'M+X' runs M with consistency.name=X ('+null': no consistency step)")
     parser.add_argument("--max-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the method's config)")
     parser.add_argument("--lpips-weights", default=str(REPO.parent / "shared" / "metrics" / "lpips_alex.safetensors"))
@@ -43,8 +43,9 @@ def main() -> None:
                 flags={"scale": scale, "device": "cpu", "sampler.steps": args.steps},
                 overrides=[f"eval.max_size={args.max_size}", "eval.lpips=required", *extra], lpips_weights=args.lpips_weights,
             )
+            label = f"{name} without consistency" if variant == "null" else f"{name} + {variant}" if variant else name
             summary.append({
-                "scale": f"×{scale}", "method": method, "images": len(rows),
+                "scale": f"×{scale}", "method": label, "images": len(rows),
                 **{m: statistics.mean(r[m] for r in rows) for m in ("psnr", "ssim", "lpips", "consistency_mse", "seconds")},
             })
             print(summary[-1], flush=True)
@@ -52,7 +53,8 @@ def main() -> None:
         f"Held-out images: {', '.join(sorted(p.name for p in Path(args.data).iterdir()))} "
         f"(centre crops of at most {args.max_size}² px); LR = ×s area downsampling, quantised to 8 bit. "
         "Means over images. PSNR/SSIM/LPIPS on [0, 1] RGB; consistency = MSE between the LR input and the "
-        "×s area-downsampled output; seconds per image on this CPU.\n\n"
+        "×s area-downsampled output; seconds per image on this CPU. The shipped sr3/srdiff configs "
+        "apply DDNM range-space consistency (`consistency.name: ddnm`); the 'without consistency' rows switch it off.\n\n"
         + markdown_table(summary, ["scale", "method", "images", "psnr", "ssim", "lpips", "consistency_mse", "seconds"])
     )
     update_section("image-quality", "Image super-resolution quality (image plugin)", body)

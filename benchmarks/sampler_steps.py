@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--steps", type=int, nargs="+", default=[1000, 250, 100, 50, 20, 10])
     parser.add_argument("--samplers", nargs="+", default=["ddpm", "ddim", "dpm_solver++"])
+    parser.add_argument("--consistency", default="null", help="consistency step (default none: the bare sampler)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     record, cfg = prepare("image", args.method, flags={"device": "cpu", "scale": args.scale})
@@ -68,7 +69,7 @@ def main() -> None:
     for sampler in args.samplers:
         for steps in args.steps:
             run_cfg = prepare("image", args.method, flags={"device": "cpu", "scale": args.scale},
-                              overrides=[f"sampler.name={sampler}", f"sampler.steps={steps}"])[1]
+                              overrides=[f"sampler.name={sampler}", f"sampler.steps={steps}", f"consistency.name={args.consistency}"])[1]
             began = time.perf_counter()
             out = sample_sr(model, lr, args.scale, run_cfg, torch.Generator().manual_seed(0))
             seconds = time.perf_counter() - began
@@ -79,7 +80,7 @@ def main() -> None:
                              "forward_s": forward, "overhead": seconds / (steps * forward)})
             print(rows[-1], f"overhead {overhead[-1]['overhead']:.3f}", flush=True)
     note = (f"Method `{args.method}` (shipped checkpoint), ×{args.scale}, centre {args.size}² crop of "
-            f"`{Path(args.image).name}` (held out of training), seed 0.\n\n")
+            f"`{Path(args.image).name}` (held out of training), seed 0, consistency step: {args.consistency}.\n\n")
     update_section("sampler-steps", "Quality against number of sampling steps", note + markdown_table(rows, ["sampler", "steps", "psnr", "ssim", "lpips", "seconds"]))
     update_section("engine-overhead", "Engine overhead", note + "Target: at most 1.05.\n\n" + markdown_table(overhead, ["sampler", "evaluations", "total_s", "forward_s", "overhead"]))
 
