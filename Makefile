@@ -23,7 +23,8 @@ $(VENV)/.installed: pyproject.toml $(PLUGINS)
 
 setup: $(VENV)/.installed
 
-## The main job on shipped sample data: restore a ×4 downsampled photograph.
+## The main job on shipped sample data: restore a ×4 downsampled photograph with the
+## image plugin's default method (SRDiff, shipped checkpoint, 20 DDIM steps + DDNM).
 demo: setup
 	$(VENV)/bin/restore plugins
 	$(VENV)/bin/restore --plugin image samples/image/astronaut_lr_x4.png -o out/astronaut_x4.png
