@@ -166,8 +166,8 @@ def _type_problem(path: str, allowed: set[str], node: Any) -> str | None:
     if not allowed or kind in allowed or (kind == "int" and "float" in allowed):
         return None
     if kind is None:
-        if _is_value_node_interpolation(node) or "section" in allowed:
-            return None  # interpolations are checked when resolved; null switches a section off
+        if _is_value_node_interpolation(node) or "section" in allowed or "str" in allowed:
+            return None  # interpolations are checked when resolved; null switches a section or a named choice off
         return f"'{path}' cannot be null; it must be {_expected(allowed)}"
     if allowed == {"section"}:
         return f"'{path}' is a section, not a value; set its keys instead ('{path}.<key>=...')"

@@ -305,3 +305,12 @@ def test_config_yaml_is_removed_when_the_output_rename_fails(toy, tmp_path, monk
     before = listing(tmp_path)
     assert main(["--plugin", "toyio", str(src), "-o", str(target), "--device", "cpu"]) != 0
     assert listing(tmp_path) == before
+
+
+def test_null_switches_off_a_named_choice():
+    from restore_core.config import compose_config
+    from restore_core.plugins import require_plugin
+
+    registry = require_plugin("image").registry
+    cfg = compose_config(registry, "image", "sr3", overrides=["consistency.name=null"])
+    assert cfg.consistency.name is None
