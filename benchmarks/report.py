@@ -39,7 +39,9 @@ def update_section(name: str, title: str, body: str) -> None:
 
 def markdown_table(rows: list[dict], columns: list[str]) -> str:
     def cell(value: object) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
+        if isinstance(value, float):
+            return f"{value:.2e}" if value and abs(value) < 1e-3 else f"{value:.4f}"
+        return str(value)
 
     lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
     lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
