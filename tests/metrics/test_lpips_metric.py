@@ -68,7 +68,7 @@ def _load_png(path: Path) -> torch.Tensor:
 def test_missing_extra_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs everywhere: without lpips the error names the extra to install."""
     monkeypatch.setitem(sys.modules, "lpips", None)  # makes `import lpips` raise ImportError
-    with pytest.raises(ImportError, match=r"pip install 'restore-core\[lpips\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'restore-diffusion\[lpips\]'"):
         LPIPSMetric(_weights_path())
     assert "restore-diffusion[lpips]" in LPIPS_EXTRA_HINT
 
