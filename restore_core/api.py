@@ -187,6 +187,22 @@ def write_sample(registry: Registry, sample: Sample, path: Path, cfg: DictConfig
     return commit_output(path, cfg, lambda tmp: writer.write(sample, tmp, cfg))
 
 
+def check_reference(ref: Path, inputs: Sequence[Path]) -> None:
+    """A reference must be a readable file that is not also one of the inputs."""
+    if not ref.exists():
+        raise InputError(ref, "reference: no such file or directory")
+    if not ref.is_file():
+        raise InputError(ref, "reference: expected a file")
+    try:
+        with open(ref, "rb") as handle:
+            if not handle.read(1):
+                raise InputError(ref, "reference: file is empty (0 bytes)")
+    except PermissionError:
+        raise InputError(ref, "reference: permission denied") from None
+    if any(_same_file(ref, p) for p in inputs):
+        raise InputError(ref, "reference is also an input")
+
+
 def stream_file(method_obj: Any, job: Job, cfg: DictConfig, context: RunContext) -> Path:
     """Let a streaming method read and write windows itself (scenes too large for memory).
 
@@ -247,18 +263,22 @@ def restore(
     config: str | Path | None = None,
     overrides: Sequence[str] = (),
     quiet: bool | None = True,
+    ref: str | Path | None = None,
 ) -> list[Path]:
     """Restore files or folders and return the written output paths.
 
     Mirrors ``restore --plugin P INPUT... [-o OUT] [--method M] ...``.  A bad
     input raises :class:`InputError`; in a batch, the other inputs are still
     written and :class:`BatchError` is raised at the end.  ``quiet=None``
-    leaves progress bars to the config's ``quiet``.
+    leaves progress bars to the config's ``quiet``.  ``ref`` is a reference
+    image for methods that use one (``cfg.ref``); it must exist and be readable.
     """
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise UsageError("no input given")
-    flags = run_flags(quiet, **{"scale": scale, "sampler.steps": steps, "seed": seed, "device": device})
+    if ref is not None:
+        check_reference(Path(ref), paths)
+    flags = run_flags(quiet, **{"scale": scale, "sampler.steps": steps, "seed": seed, "device": device, "ref": ref})
     record, cfg = prepare(plugin, method, inputs=paths, config=config, flags=flags, overrides=overrides)
     registry = record.registry
     assert registry is not None

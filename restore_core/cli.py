@@ -54,6 +54,7 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", help="output file, or folder for several inputs")
     parser.add_argument("--scale", help="upscaling factor (a plugin may accept per-axis 'sx,sy,sz')")
     parser.add_argument("--steps", type=int, help="number of sampling steps")
+    parser.add_argument("--ref", help="reference image for methods that use one (e.g. a T1 guiding a T2)")
     parser.add_argument("--version", action="version", version=f"restore {__version__}")
     _add_common(parser, plugin_required=False)
     return parser
@@ -91,6 +92,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         config=args.config,
         overrides=overrides,
         quiet=args.quiet,
+        ref=args.ref,
     )
     for path in written:
         print(path)

@@ -314,3 +314,22 @@ def test_null_switches_off_a_named_choice():
     registry = require_plugin("image").registry
     cfg = compose_config(registry, "image", "sr3", overrides=["consistency.name=null"])
     assert cfg.consistency.name is None
+
+
+def test_reference_flag_reaches_the_config_and_is_checked(tmp_path, capsys):
+    import numpy as np
+    from omegaconf import OmegaConf
+    from PIL import Image
+
+    from restore_core.cli import main
+
+    src, ref = tmp_path / "in.png", tmp_path / "ref.png"
+    for path in (src, ref):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
+    assert main(["--plugin", "image", "--method", "bicubic", str(src), "--ref", str(tmp_path / "nope.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.png" in err and "reference" in err and not (tmp_path / "in_restored.png").exists()
+    assert main(["--plugin", "image", "--method", "bicubic", str(src), "--ref", str(src), "--quiet"]) == 2
+    assert "reference is also an input" in capsys.readouterr().err
+    assert main(["--plugin", "image", "--method", "bicubic", str(src), "--ref", str(ref), "--scale", "2", "--quiet"]) == 0
+    assert OmegaConf.load(tmp_path / "in_restored.png.yaml").ref == str(ref)
