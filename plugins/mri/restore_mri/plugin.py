@@ -66,6 +66,12 @@ def register_methods(register: Any) -> None:
         modalities=["MRI"],
         default=True,
     )
+    register(
+        name="r2d2",
+        factory=_lazy("restore_mri.r2d2", "R2D2Method"),
+        description="R2D2+ (Chung et al. 2023): denoise + in-plane SR, reverse diffusion from the noisy input, k-space consistency",
+        modalities=["MRI"],
+    )
 
 
 @hookimpl
@@ -83,6 +89,7 @@ def register_degradations(register: Any) -> None:
 def register_configs(register: Any) -> None:
     register(method="defaults", config=CONFIG_DIR / "defaults.yaml")
     register(method="sinc", config=CONFIG_DIR / "sinc.yaml")
+    register(method="r2d2", config=CONFIG_DIR / "r2d2.yaml")
 
 
 @hookimpl

@@ -1,0 +1,253 @@
+"""R2D2+ (Chung, Lee & Ye, "MR image denoising and super-resolution using
+regularized reverse diffusion", IEEE TMI 2023): denoise and super-resolve one
+contrast, slice by slice.
+
+* The network is the core's :class:`SRDiffusionModel` in pixel space (it
+  denoises the image itself), conditioned by concatenation of the upsampled
+  slice (``concat_lr``), one channel.
+* Normalisation: each volume (each frame of a 4D series) is mapped to [-1, 1]
+  by robust percentiles (``r2d2.percentiles``); the mapping is undone so the
+  output stays in the input's units.
+* Noise level: unless ``start.sigma`` is set, sigma is estimated per volume
+  in model units with Donoho & Johnstone's MAD estimator,
+  ``median(|HH|) / 0.6745`` on the finest diagonal Haar subband
+  (:func:`restore_core.diffusion.start.estimate_noise_sigma`), applied to the
+  *measured* low-resolution slices and reduced over slices by the median.
+  The estimate is the per-pixel noise std of the zero-filled image too:
+  with the Fourier-series normalisation of :mod:`restore_mri.kspace`
+  zero-filling keeps every measured coefficient, so the zero-filled noise has
+  the LR's per-pixel variance, but it is band-limited, so the finest Haar band
+  of the zero-filled image itself would hold almost none of it (a ×2
+  zero-fill would read as nearly noise-free).
+* Start: the reverse diffusion starts from the noisy zero-filled image at the
+  matching noise level, ``x_{t*} = sqrt(ab_{t*}) A^+ y`` with t* the step whose
+  ``sqrt((1 - ab)/ab)`` is closest to sigma (``start.mode: noisy_input``,
+  :func:`restore_core.diffusion.start.start_from_noisy_input`).
+* Regularisation: each step replaces the centre of k-space of the x0
+  estimate by the measured one (:mod:`restore_mri.kspace_consistency`), with
+  softness ``kspace.lam`` (``auto``: 1 for clean inputs, ``kspace.noisy_lam``
+  when sigma exceeds ``kspace.clean_sigma``).
+
+Training: 2D slices of the NIfTI volumes in the data folder, normalised per
+volume; LR = in-plane k-space truncation plus Rician noise of a random sigma
+in ``train.noise_sigma`` (a fraction of the normalisation range).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from restore_core.context import RunContext
+from restore_core.diffusion.samplers import make_sampler
+from restore_core.diffusion.start import estimate_noise_sigma, start_from_noisy_input
+from restore_core.engine.sampling import check_sampling_config, run_reverse_process
+from restore_core.engine.sr_method import DiffusionSRMethod
+from restore_core.engine.sr_model import SRDiffusionModel
+from restore_core.errors import ConfigError, InputError, UsageError
+from restore_core.sample import Sample
+from restore_mri.degradations import rician
+from restore_mri.kspace import kspace_truncate
+from restore_mri.kspace_consistency import KSpaceConsistency, KSpaceTruncation
+from restore_mri.nifti import header_slice_axis
+from restore_mri.scale import parse_mri_scale, parse_slice_axis, scaled_length
+
+CHECKPOINTS = Path(__file__).with_name("checkpoints")
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+# -- intensity normalisation ------------------------------------------------------------
+def robust_range(volume: np.ndarray, percentiles: Sequence[float] = (0.5, 99.5)) -> tuple[float, float]:
+    """The intensities mapped to -1 and 1: robust low/high percentiles (never equal)."""
+    low, high = (float(v) for v in np.percentile(np.asarray(volume, dtype=np.float64), [float(p) for p in percentiles]))
+    if not high > low:
+        low, high = float(np.min(volume)), float(np.max(volume))
+    if not high > low:
+        high = low + 1.0
+    return low, high
+
+
+def normalise(volume: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    low, high = bounds
+    return ((np.asarray(volume, dtype=np.float64) - low) / (high - low) * 2.0 - 1.0).astype(np.float32)
+
+
+def denormalise(x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    low, high = bounds
+    return ((np.asarray(x, dtype=np.float64) + 1.0) / 2.0 * (high - low) + low).astype(np.float32)
+
+
+# -- sampling ------------------------------------------------------------------------------
+def estimate_sigma(lr: torch.Tensor) -> float:
+    """Noise std (model units) of LR slices ``(S, 1, h, w)``: median over slices of the Haar-MAD estimate."""
+    per_slice = estimate_noise_sigma(lr.double(), 2)
+    return float(per_slice.median())
+
+
+def consistency_weight(cfg: DictConfig, sigma: float) -> float:
+    """``kspace.lam``: a number, or ``auto`` = 1 for clean inputs and ``noisy_lam`` for noisy ones."""
+    section = cfg.get("kspace") or {}
+    lam = section.get("lam", "auto")
+    if isinstance(lam, str):
+        if lam.strip().lower() != "auto":
+            raise ConfigError(f"kspace.lam must be a number in [0, 1] or auto, got '{lam}'")
+        return 1.0 if sigma <= float(section.get("clean_sigma", 0.01)) else float(section.get("noisy_lam", 0.5))
+    lam = float(lam)
+    if not 0.0 <= lam <= 1.0:
+        raise ConfigError(f"kspace.lam must lie in [0, 1], got {lam}")
+    return lam
+
+
+def sample_r2d2(
+    model: SRDiffusionModel,
+    lr: torch.Tensor,
+    factors: tuple[float, float],
+    cfg: DictConfig,
+    generator: torch.Generator,
+    sigma: float,
+    lam: float = 1.0,
+    progress: Any = None,
+) -> torch.Tensor:
+    """Denoise and super-resolve LR slices ``(B, 1, h, w)`` in model units; returns ``(B, 1, H, W)``.
+
+    Starts from the zero-filled input at noise level ``sigma`` and keeps the
+    measured k-space centre (weight ``lam``) at every step.  Not clamped, so
+    with ``lam = 1`` the output's k-space centre is exactly ``lr``'s.
+    """
+    hr_size = tuple(scaled_length(int(n), float(f)) for n, f in zip(lr.shape[2:], factors))
+    operator = KSpaceTruncation(factors, hr_size=hr_size, lr_size=lr.shape[2:])
+    with torch.no_grad():
+        cond = model.condition(lr, hr_size)
+    zero_filled = operator.A_pinv(lr)
+    x, t_start = start_from_noisy_input(model.to_target(zero_filled, cond), float(sigma), model.schedule, generator)
+    sampler_cfg = cfg.sampler
+    kwargs: dict[str, Any] = {"prediction_type": model.prediction_type}
+    name = str(sampler_cfg.name)
+    if name == "ddim":
+        kwargs["eta"] = float(sampler_cfg.eta)
+    sampler = make_sampler(name, model.schedule, **kwargs)
+    sampler.set_timesteps(min(int(sampler_cfg.steps), t_start + 1), device=lr.device, t_start=t_start)
+    x0 = run_reverse_process(
+        model.denoise,
+        x,
+        sampler,
+        cond=cond,
+        consistency=[KSpaceConsistency(operator, lam)],
+        measurement=lr,
+        generator=generator,
+        progress=progress,
+    )
+    return model.from_target(x0, cond)
+
+
+# -- the method ----------------------------------------------------------------------------
+def _slice_axis(sample: Sample | None, cfg: DictConfig) -> int:
+    return parse_slice_axis(cfg.get("slice_axis"), header_slice_axis(sample) if sample is not None else None)
+
+
+def in_plane_factors(sample: Sample, cfg: DictConfig) -> tuple[int, tuple[float, float]]:
+    """``(slice_axis, (f_a, f_b))`` of a run; a through-plane factor other than 1 is refused."""
+    axis = _slice_axis(sample, cfg)
+    factors = parse_mri_scale(cfg.scale, axis)
+    if factors[axis] != 1:
+        raise UsageError(
+            f"method 'r2d2' super-resolves in-plane only; the slice axis {axis} has factor {factors[axis]:g} "
+            "(use --scale s or a factor of 1 on the slice axis)"
+        )
+    plane = tuple(f for a, f in enumerate(factors) if a != axis)
+    return axis, (plane[0], plane[1])
+
+
+def read_volumes(path: Path) -> list[Path]:
+    files = sorted(p for p in Path(path).iterdir() if p.name.lower().endswith(NIFTI_SUFFIXES)) if Path(path).is_dir() else [Path(path)]
+    return files
+
+
+class R2D2Method(DiffusionSRMethod):
+    """R2D2+: slice-wise denoising + in-plane super-resolution by regularised reverse diffusion."""
+
+    name = "r2d2"
+    spatial_dims = 2
+
+    def checkpoint_dir(self) -> Path:
+        return CHECKPOINTS
+
+    # -- training ------------------------------------------------------------------------
+    def degradation(self, cfg: DictConfig, scale: int) -> Any:
+        """k-space truncation by ``scale``, then Rician noise of a random sigma in ``train.noise_sigma``.
+
+        Sigma is a fraction of the normalisation range (model units / 2); the
+        noise is added to the magnitude in [0, 1] units and mapped back to [-1, 1].
+        """
+        low, high = (float(v) for v in cfg.train.get("noise_sigma", [0.0, 0.0]))
+        if not 0.0 <= low <= high:
+            raise ConfigError(f"train.noise_sigma must be [low, high] with 0 <= low <= high, got [{low}, {high}]")
+        factor = float(scale)
+
+        def degrade(hr: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+            lr = kspace_truncate(hr, (factor, factor), (hr.ndim - 2, hr.ndim - 1))
+            if high <= 0.0:
+                return lr
+            u = torch.rand(lr.shape[0], generator=generator, dtype=torch.float64).to(lr.dtype)
+            sigma = (low + (high - low) * u).view(-1, *([1] * (lr.ndim - 1))).to(lr.device)
+            return rician((lr + 1.0) / 2.0, sigma, generator) * 2.0 - 1.0
+
+        return degrade
+
+    def training_images(self, data: Path, cfg: DictConfig) -> Sequence[torch.Tensor]:
+        """Every slice (along the slice axis) of every frame of the NIfTI files in ``data``, as (1, H, W)."""
+        from restore_mri.nifti import read_nifti
+
+        files = read_volumes(data)
+        if not files:
+            raise InputError(data, "holds no NIfTI (.nii, .nii.gz) training volumes")
+        percentiles = tuple(cfg.get("r2d2", {}).get("percentiles", (0.5, 99.5)))
+        slices: list[torch.Tensor] = []
+        for path in files:
+            sample = read_nifti(path)
+            axis = _slice_axis(sample, cfg)
+            for frame in sample.data:
+                model_units = normalise(frame, robust_range(frame, percentiles))
+                stack = np.moveaxis(model_units, axis, 0)
+                for plane in stack:
+                    if float(plane.max() - plane.min()) > 1e-6:  # constant slices teach nothing
+                        slices.append(torch.from_numpy(np.ascontiguousarray(plane))[None])
+        return slices
+
+    # -- inference -----------------------------------------------------------------------
+    def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
+        axis, factors = in_plane_factors(sample, cfg)
+        model, stored = self._load(cfg, 1, context.device)
+        self._warn_if_architecture_differs(cfg, stored, context)
+        check_sampling_config(cfg, model.process)
+        if model.process != "gaussian":
+            raise ConfigError("method 'r2d2' needs a Gaussian diffusion (diffusion.process: gaussian)")
+        section = cfg.get("r2d2") or {}
+        percentiles = tuple(section.get("percentiles", (0.5, 99.5)))
+        batch = max(1, int(section.get("batch_slices", 8)))
+        clip = bool(section.get("clip", True))
+        fixed_sigma = (cfg.get("start") or {}).get("sigma")
+        frames = []
+        for index, frame in enumerate(sample.data):
+            bounds = robust_range(frame, percentiles)
+            slices = torch.from_numpy(np.ascontiguousarray(np.moveaxis(normalise(frame, bounds), axis, 0)))[:, None]
+            sigma = float(fixed_sigma) if fixed_sigma is not None else estimate_sigma(slices)
+            lam = consistency_weight(cfg, sigma)
+            if not context.quiet:
+                context.log(f"r2d2: frame {index}: noise sigma {sigma:.4g} (model units), k-space weight {lam:g}")
+            outputs = []
+            starts = range(0, slices.shape[0], batch)
+            for number, start in enumerate(context.progress(starts, total=len(starts), desc="slices")):
+                lr = slices[start : start + batch].to(context.device)
+                generator = context.generator(offset=1000 * index + number)
+                with torch.no_grad():
+                    hr = sample_r2d2(model, lr, factors, cfg, generator, sigma, lam)
+                outputs.append(hr[:, 0].float().cpu())
+            restored = denormalise(np.moveaxis(torch.cat(outputs).numpy(), 0, axis), bounds)
+            if clip:
+                restored = np.clip(restored, float(frame.min()), float(frame.max()))
+            frames.append(restored)
+        return sample.resampled(np.stack(frames).astype(np.float32))
