@@ -82,6 +82,23 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 Register = Callable[..., None]
 
 
+def lazy(module: str, attribute: str) -> Callable[..., Any]:
+    """A callable that imports ``module.attribute`` on its first call and calls it.
+
+    Plugins register these as readers, writers and factories, so loading a
+    plugin imports nothing heavy (torch, nibabel, rasterio).
+    """
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), attribute)(*args, **kwargs)
+
+    call.__name__ = attribute
+    call.__qualname__ = f"lazy({module}.{attribute})"
+    return call
+
+
 @hookspec(firstresult=True)
 def restore_plugin_info() -> Mapping[str, Any]:
     """Describe the plugin: name, version, api_version, modalities, description."""

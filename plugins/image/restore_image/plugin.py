@@ -9,22 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from restore_core.hookspecs import hookimpl
+from restore_core.hookspecs import lazy as _lazy
 
 from restore_image import __version__
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 
-
-def _lazy(module: str, attribute: str) -> Any:
-    """A callable that imports ``module.attribute`` on first call."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        import importlib
-
-        return getattr(importlib.import_module(module), attribute)(*args, **kwargs)
-
-    call.__name__ = attribute
-    return call
 
 
 @hookimpl
