@@ -29,6 +29,8 @@ demo: setup
 	$(VENV)/bin/restore plugins
 	$(VENV)/bin/restore --plugin image samples/image/astronaut_lr_x4.png -o out/astronaut_x4.png
 	@echo "wrote out/astronaut_x4.png (and its resolved config out/astronaut_x4.png.yaml)"
+	$(VENV)/bin/restore --plugin mri samples/mri/t2_lr.nii.gz --method r2d2 -o out/t2_x2.nii.gz
+	@echo "wrote out/t2_x2.nii.gz: the ×2 in-plane R2D2+ restoration of a simulated T2w slab"
 
 $(TEST_VENV)/.installed: pyproject.toml $(PLUGINS)
 	$(PYTHON) -m venv $(TEST_VENV)
