@@ -185,6 +185,7 @@ def test_through_plane_factor_is_refused(trained, tmp_path):
 def test_missing_checkpoint_is_one_clear_error(tmp_path, capsys):
     src = _volume(tmp_path / "lr.nii.gz", 7, shape=(12, 10, 3))
     out = tmp_path / "o.nii.gz"
-    assert main(["--quiet", "--plugin", "mri", "--method", "r2d2", str(src), "-o", str(out)]) == 2
+    missing = tmp_path / "nowhere" / "r2d2.safetensors"
+    assert main(["--quiet", "--plugin", "mri", "--method", "r2d2", str(src), "-o", str(out), f"model.checkpoint={missing}"]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
     assert not out.exists()
