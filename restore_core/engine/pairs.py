@@ -1,11 +1,30 @@
-"""Training pairs synthesised from HR data: random patches, flips, a degradation model."""
+"""Training pairs synthesised from HR data: random patches, flips, a degradation model.
+
+A degradation returns the LR tensor, or a mapping with ``"lr"``, optionally
+``"hr"`` (the training target, when the patch carries more than the target,
+e.g. a reference contrast in extra channels) and any further tensors, which
+reach the loss as the batch's ``extras`` dict.
+"""
 from __future__ import annotations
 
-from typing import Callable, Iterator, Mapping, Sequence
+import math
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
-Degrade = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+Degrade = Callable[[torch.Tensor, torch.Generator], Any]
+Difficulty = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def split_degraded(hr: torch.Tensor, degraded: Any) -> tuple:
+    """``(lr, hr)`` or ``(lr, hr, extras)`` from a degradation's result (see the module docstring)."""
+    if isinstance(degraded, torch.Tensor):
+        return degraded, hr
+    if not isinstance(degraded, Mapping) or "lr" not in degraded:
+        raise TypeError("a degradation must return the LR tensor or a mapping with an 'lr' entry")
+    extras = {k: v for k, v in degraded.items() if k not in ("lr", "hr")}
+    target = degraded.get("hr", hr)
+    return (degraded["lr"], target, extras) if extras else (degraded["lr"], target)
 
 
 class TrainingDataError(ValueError):
@@ -68,9 +87,72 @@ class PatchPairs:
             window = window.transpose(1, 2)
         return window
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple]:
         while True:
             scale = self.scales[self._randint(len(self.scales))]
             hr = torch.stack([self._patch() for _ in range(self.batch_size)]).float()
-            lr = self.degradations[scale](hr, self.generator)
-            yield lr, hr
+            yield split_degraded(hr, self.degradations[scale](hr, self.generator))
+
+
+def competence(step: int, start_fraction: float, ramp_steps: int) -> float:
+    """The fraction of the difficulty-sorted pool a batch may draw from at ``step``.
+
+    Square-root competence of Platanios et al. 2019 (eq. 7): grows from
+    ``start_fraction`` to 1 over ``ramp_steps``, fast at first, then slower.
+    """
+    if ramp_steps <= 0:
+        return 1.0
+    c0 = float(start_fraction)
+    return min(1.0, math.sqrt(step * (1.0 - c0 * c0) / ramp_steps + c0 * c0))
+
+
+class CurriculumPairs(PatchPairs):
+    """Patch pairs served from easy to hard (curriculum learning, Bengio et al. 2009).
+
+    Each batch degrades a pool of ``pool_factor * batch_size`` candidate
+    patches, ranks them by ``difficulty(lr, hr)`` (one number per patch, e.g.
+    how much detail the degradation removed) and draws the batch at random
+    from the easiest ``competence(step)`` fraction of the pool, so training
+    starts on easy patches and sees the whole distribution once
+    ``ramp_steps`` have passed.  The training loop reports the step through
+    :meth:`set_step`.
+    """
+
+    def __init__(
+        self,
+        images: Sequence[torch.Tensor],
+        patch: int,
+        batch_size: int,
+        degradations: Mapping[int, Degrade],
+        difficulty: Difficulty,
+        seed: int = 0,
+        pool_factor: int = 4,
+        start_fraction: float = 0.25,
+        ramp_steps: int = 1000,
+    ) -> None:
+        super().__init__(images, patch, batch_size, degradations, seed)
+        if pool_factor < 1 or not 0.0 < start_fraction <= 1.0:
+            raise ValueError("curriculum needs pool_factor >= 1 and 0 < start_fraction <= 1")
+        self.difficulty = difficulty
+        self.pool_factor = int(pool_factor)
+        self.start_fraction = float(start_fraction)
+        self.ramp_steps = int(ramp_steps)
+        self.step = 0
+
+    def set_step(self, step: int) -> None:
+        self.step = int(step)
+
+    def __iter__(self) -> Iterator[tuple]:
+        pool_size = self.batch_size * self.pool_factor
+        while True:
+            scale = self.scales[self._randint(len(self.scales))]
+            hr = torch.stack([self._patch() for _ in range(pool_size)]).float()
+            batch = split_degraded(hr, self.degradations[scale](hr, self.generator))
+            scores = self.difficulty(batch[0], batch[1]).reshape(pool_size)
+            allowed = max(self.batch_size, math.ceil(competence(self.step, self.start_fraction, self.ramp_steps) * pool_size))
+            easiest = torch.argsort(scores, stable=True)[:allowed]
+            chosen = easiest[torch.randperm(allowed, generator=self.generator)[: self.batch_size]]
+            picked = [b[chosen] for b in batch[:2]]
+            if len(batch) > 2:
+                picked.append({k: v[chosen] for k, v in batch[2].items()})
+            yield tuple(picked)

@@ -197,7 +197,7 @@ class DiffusionSRMethod:
             modules, card = load_checkpoint(path, device=device)
             stored = OmegaConf.create(card.get("config", {}))
             model_cfg = stored if "model" in stored else cfg
-            model = build_model(model_cfg, self.spatial_dims, int(card.get("channels", channels)))
+            model = self.build_model(model_cfg, int(card.get("channels", channels)))
             model.load_state_dict(modules["model"])
             self._models[key] = (model.to(device).eval(), model_cfg)
         return self._models[key]
@@ -258,7 +258,7 @@ class DiffusionSRMethod:
         }
 
     def train(self, cfg: DictConfig, context: RunContext, *, data: Any, output_dir: Any = None, max_steps: int | None = None) -> Path:
-        from restore_core.engine.pairs import PatchPairs, TrainingDataError
+        from restore_core.engine.pairs import TrainingDataError
         from restore_core.engine.training import TrainSettings, train_model
 
         if data is None:
@@ -268,16 +268,31 @@ class DiffusionSRMethod:
         channels = int(images[0].shape[0])
         degradations = {int(s): self.degradation(cfg, int(s)) for s in cfg.train.scales}
         try:
-            pairs = PatchPairs(images, patch=int(cfg.train.patch), batch_size=int(cfg.train.batch_size), degradations=degradations, seed=int(cfg.seed))
+            pairs = self.pair_source(images, cfg, degradations)
         except TrainingDataError as exc:
             raise InputError(data, str(exc)) from None
         except ValueError as exc:
             raise ConfigError(f"train: {exc}") from None
         torch.manual_seed(int(cfg.seed))  # the initial weights are part of what the seed reproduces
-        model = build_model(cfg, self.spatial_dims, channels)
+        model = self.build_model(cfg, channels)
         out = Path(output_dir) if output_dir else Path("runs") / f"{cfg.plugin}-{cfg.method}"
         settings = TrainSettings.from_config(plain(cfg.train), max_steps)
-        return train_model(model, pairs, settings, out, context, self.model_card(cfg, channels, data), self.validator(cfg, context))
+        card = self.model_card(cfg, channels, data)
+        return train_model(model, pairs, settings, out, context, card, self.validator(cfg, context), self.training_loss(cfg))
+
+    def build_model(self, cfg: DictConfig, channels: int) -> torch.nn.Module:
+        """The network of this method (override for architectures beyond :class:`SRDiffusionModel`)."""
+        return build_model(cfg, self.spatial_dims, channels)
+
+    def pair_source(self, images: Sequence[torch.Tensor], cfg: DictConfig, degradations: Mapping[int, Degrade]) -> Any:
+        """The training batches (override for curricula or extra tensors); default :class:`PatchPairs`."""
+        from restore_core.engine.pairs import PatchPairs
+
+        return PatchPairs(images, patch=int(cfg.train.patch), batch_size=int(cfg.train.batch_size), degradations=degradations, seed=int(cfg.seed))
+
+    def training_loss(self, cfg: DictConfig) -> Any:
+        """A :data:`restore_core.engine.training.LossFn`, or None for the plain diffusion loss."""
+        return None
 
     def _read_training_images(self, data: Path, cfg: DictConfig) -> list[torch.Tensor]:
         """The plugin's ``training_images``; any failure becomes one InputError naming ``data``."""

@@ -4,7 +4,10 @@ AdamW, EMA of the weights, gradient clipping, classifier-free condition
 dropout, checkpoints every N steps with exact resume, seeded, bf16/fp16
 autocast on CUDA.  The loop owns no data logic: it draws ``(lr, hr)`` batches
 from a :class:`PairSource` that the method builds with its plugin's
-degradation model.
+degradation model.  A batch may carry extra tensors (``(lr, hr, extras)``,
+e.g. DDSR's kernel codes or DisC-Diff's reference contrast) and a method may
+replace the loss (``loss_fn``, a :data:`LossFn`): the loop then passes the
+batch through untouched.
 
 Randomness lives on the CPU: timesteps, noise and condition dropout are drawn
 from a CPU generator (seeded ``seed + 1``) and moved to the device, so a run
@@ -41,14 +44,27 @@ from restore_core.engine.checkpoint import (
 from restore_core.engine.sampling import Condition
 from restore_core.engine.sr_model import SRDiffusionModel, hr_size_for
 
+def charbonnier_loss(output: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Mean of sqrt((output - target)^2 + eps^2): a smooth L1 (Charbonnier et al. 1994; Lai et al. 2017, eq. 2)."""
+    return torch.sqrt((output - target).pow(2) + eps * eps).mean()
+
+
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "l2": F.mse_loss,
     "l1": F.l1_loss,
+    "charbonnier": charbonnier_loss,
 }
 
 
+Batch = tuple  # (lr, hr) or (lr, hr, extras: dict[str, Tensor])
+
+
 class PairSource(Protocol):
-    """Yields training batches ``(lr, hr)`` and can save/restore its random state."""
+    """Yields training batches ``(lr, hr)`` or ``(lr, hr, extras)`` and can save/restore its random state.
+
+    A source may also define ``set_step(step)``: the loop calls it before
+    drawing each batch (curricula that depend on training progress).
+    """
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
@@ -94,11 +110,27 @@ def regression_target(model: SRDiffusionModel, x0: torch.Tensor, noise: torch.Te
     return v_target(x0, noise, alpha_bar.view(-1, *([1] * (x0.ndim - 1))))
 
 
-def diffusion_loss(
-    model: SRDiffusionModel, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator, settings: TrainSettings
-) -> torch.Tensor:
-    """One Monte-Carlo term of the simple diffusion loss (Ho et al. 2020, eq. 14)."""
-    cond = model.condition(lr, tuple(hr.shape[2:]))
+@dataclass
+class NoisyInput:
+    """One draw of the forward process for a batch: what a diffusion loss compares."""
+
+    x0: torch.Tensor  # the clean target (in the model's target space)
+    x_t: torch.Tensor  # its noisy version at step t
+    t: torch.Tensor  # (B,) timesteps
+    noise: torch.Tensor  # the Gaussian noise drawn
+    cond: Condition  # the condition, after classifier-free dropout
+
+
+def noisy_input(
+    model: SRDiffusionModel, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator, settings: TrainSettings,
+    cond: Condition | None = None,
+) -> NoisyInput:
+    """Draw t and noise and corrupt the target (Ho et al. 2020, eq. 4; ResShift eq. 1 for that process).
+
+    ``cond`` replaces ``model.condition(lr, ...)`` for methods with richer conditions.
+    """
+    if cond is None:
+        cond = model.condition(lr, tuple(hr.shape[2:]))
     x0 = model.to_target(hr, cond)
     # drawn on the generator's device (the CPU in training) and moved: same draws on every device
     t = torch.randint(0, model.schedule.num_train_timesteps, (hr.shape[0],), generator=generator, device=generator.device).to(hr.device)
@@ -111,8 +143,33 @@ def diffusion_loss(
         # one keep-mask for every condition tensor: a sample loses all of its condition at once
         _, keep = drop_condition(x0, settings.p_uncond, generator)
         cond = Condition({k: v * keep.view(-1, *([1] * (v.ndim - 1))).to(v.dtype) for k, v in cond.tensors.items()})
-    output = model.denoise(x_t, t, cond)
-    return LOSSES[settings.loss](output, regression_target(model, x0, noise, t))
+    return NoisyInput(x0, x_t, t, noise, cond)
+
+
+def diffusion_loss(
+    model: SRDiffusionModel, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator, settings: TrainSettings
+) -> torch.Tensor:
+    """One Monte-Carlo term of the simple diffusion loss (Ho et al. 2020, eq. 14)."""
+    draw = noisy_input(model, lr, hr, generator, settings)
+    output = model.denoise(draw.x_t, draw.t, draw.cond)
+    return LOSSES[settings.loss](output, regression_target(model, draw.x0, draw.noise, draw.t))
+
+
+LossFn = Callable[[torch.nn.Module, tuple, torch.Generator, TrainSettings], "torch.Tensor | tuple[torch.Tensor, dict[str, float]]"]
+"""``loss_fn(model, batch, generator, settings)`` -> loss, or (loss, named terms to log)."""
+
+
+def default_loss(model: torch.nn.Module, batch: tuple, generator: torch.Generator, settings: TrainSettings) -> torch.Tensor:
+    lr, hr = batch[0], batch[1]
+    return diffusion_loss(model, lr, hr, generator, settings)  # type: ignore[arg-type]
+
+
+def batch_to(batch: tuple, device: str) -> tuple:
+    """Move ``(lr, hr[, extras])`` to ``device``."""
+    moved = [b.to(device) for b in batch[:2]]
+    if len(batch) > 2:
+        moved.append({k: v.to(device) for k, v in batch[2].items()})
+    return tuple(moved)
 
 
 def native_bf16() -> bool:
@@ -170,6 +227,7 @@ def train_model(
     context: RunContext,
     card: dict[str, Any],
     validate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    loss_fn: LossFn | None = None,
 ) -> Path:
     """Train ``model`` and write ``output_dir/model.safetensors`` (EMA weights) with its card.
 
@@ -191,12 +249,20 @@ def train_model(
         start = _resume(last, state_file, model, ema, optimizer, scaler, generator, pairs, device)
         context.log(f"resuming from step {start}")
     batches = iter(pairs)
+    loss_fn = loss_fn or default_loss
+    set_step = getattr(pairs, "set_step", None)
     losses: list[float] = []
+    terms: dict[str, list[float]] = {}
     began = time.time()
     for step in context.progress(range(start, settings.steps), total=settings.steps - start, desc="training"):
-        lr, hr = (b.to(device) for b in next(batches))
+        if set_step is not None:
+            set_step(step)
+        batch = batch_to(next(batches), device)
         with _autocast(device, dtype):
-            loss = diffusion_loss(model, lr, hr, generator, settings)
+            result = loss_fn(model, batch, generator, settings)
+        loss, named = result if isinstance(result, tuple) else (result, {})
+        for key, value in named.items():
+            terms.setdefault(key, []).append(float(value))
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"training diverged at step {step}: loss {loss.item()}")
         optimizer.zero_grad(set_to_none=True)
@@ -221,11 +287,15 @@ def train_model(
                 },
             )
             recent = sum(losses[-100:]) / max(1, len(losses[-100:]))
-            context.log(f"step {done}/{settings.steps}  loss {recent:.4f}  {time.time() - began:.0f}s")
+            parts = "".join(f"  {k} {sum(v[-100:]) / max(1, len(v[-100:])):.4f}" for k, v in terms.items())
+            context.log(f"step {done}/{settings.steps}  loss {recent:.4f}{parts}  {time.time() - began:.0f}s")
     ema.module.eval()
     scores = validate(ema.module) if validate else {}
     final_card = {**card, "steps": settings.steps, "validation": scores, "train_seconds": round(time.time() - began, 1)}
     return save_checkpoint(output_dir / "model.safetensors", {"model": ema.module.state_dict()}, final_card)
 
 
-__all__ = ["TrainSettings", "PairSource", "train_model", "diffusion_loss", "regression_target", "hr_size_for"]
+__all__ = [
+    "TrainSettings", "PairSource", "LossFn", "NoisyInput", "train_model", "diffusion_loss", "noisy_input",
+    "regression_target", "charbonnier_loss", "LOSSES", "hr_size_for",
+]
