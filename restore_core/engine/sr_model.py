@@ -63,7 +63,7 @@ class SRDiffusionModel(nn.Module):
             cond_channels=channels * factor if self.concat_lr else 0,
             encoder_channels=self.encoder.out_channels if self.encoder is not None else 0,
         )
-        self.denoiser = build_denoiser(denoiser_cfg)
+        self.denoiser = self.build_denoiser(denoiser_cfg)
         self.process = str(diffusion_cfg.get("process", "gaussian"))
         self.schedule: NoiseSchedule | ResidualShiftSchedule
         if self.process == "residual_shift":
@@ -76,6 +76,10 @@ class SRDiffusionModel(nn.Module):
             self.schedule = make_schedule(str(diffusion_cfg.get("schedule", "cosine")), int(diffusion_cfg.get("train_steps", 1000)))
         else:
             raise ValueError(f"unknown diffusion.process '{self.process}'; choose gaussian or residual_shift")
+
+    def build_denoiser(self, denoiser_cfg: dict[str, Any]) -> nn.Module:
+        """The network from its config (``name`` picks it); subclasses bring their own architectures."""
+        return build_denoiser(denoiser_cfg)
 
     def condition(self, lr: torch.Tensor, hr_size: tuple[int, ...]) -> Condition:
         """Everything the denoiser conditions on, computed once per image (not per step)."""

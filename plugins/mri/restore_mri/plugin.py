@@ -62,6 +62,12 @@ def register_methods(register: Any) -> None:
         description="R2D2+ (Chung et al. 2023): denoise + in-plane SR, reverse diffusion from the noisy input, k-space consistency",
         modalities=["MRI"],
     )
+    register(
+        name="disc-diff",
+        factory=_lazy("restore_mri.disc_diff", "DiscDiffMethod"),
+        description="DisC-Diff (Mao et al. 2023): T2 in-plane SR guided by a T1 reference (--ref), disentangled multi-stream",
+        modalities=["MRI"],
+    )
 
 
 @hookimpl
@@ -80,6 +86,7 @@ def register_configs(register: Any) -> None:
     register(method="defaults", config=CONFIG_DIR / "defaults.yaml")
     register(method="sinc", config=CONFIG_DIR / "sinc.yaml")
     register(method="r2d2", config=CONFIG_DIR / "r2d2.yaml")
+    register(method="disc-diff", config=CONFIG_DIR / "disc-diff.yaml")
 
 
 @hookimpl

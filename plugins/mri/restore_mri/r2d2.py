@@ -154,7 +154,7 @@ def in_plane_factors(sample: Sample, cfg: DictConfig) -> tuple[int, tuple[float,
     factors = parse_mri_scale(cfg.scale, axis)
     if factors[axis] != 1:
         raise UsageError(
-            f"method 'r2d2' super-resolves in-plane only; the slice axis {axis} has factor {factors[axis]:g} "
+            f"method '{cfg.method}' super-resolves in-plane only; the slice axis {axis} has factor {factors[axis]:g} "
             "(use --scale s or a factor of 1 on the slice axis)"
         )
     plane = tuple(f for a, f in enumerate(factors) if a != axis)
