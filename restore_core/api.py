@@ -229,7 +229,7 @@ def prepare(
     name = plugin or choose_plugin(inputs)
     record = require_plugin(name)
     assert record.registry is not None
-    chosen = method or record.registry.default_method()
+    chosen = method or record.registry.default_method(with_ref=bool((flags or {}).get("ref")))
     record.registry.get("methods", chosen)
     cfg = compose_config(record.registry, name, chosen, config_file=config, flags=flags, overrides=overrides)
     return record, cfg

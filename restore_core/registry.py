@@ -23,7 +23,7 @@ REGISTRATION_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "degradations": (("name", "factory"), ("description",)),
     "conditioning": (("name", "factory"), ("description",)),
     "denoisers": (("name", "factory"), ("description",)),
-    "methods": (("name", "factory"), ("description", "modalities", "default")),
+    "methods": (("name", "factory"), ("description", "modalities", "default", "default_with_ref")),
     "sampler_steps": (("name", "factory"), ("description",)),
     "configs": (("method", "config"), ()),
     "commands": (("name", "help", "add_arguments", "run"), ()),
@@ -103,9 +103,17 @@ class Registry:
                 f"unknown {label} '{name}'{did_you_mean(name, known)}; known: {', '.join(known) or 'none'}"
             ) from None
 
-    def default_method(self) -> str:
-        """The method marked ``default=True``, else the only one, else an error."""
+    def default_method(self, with_ref: bool = False) -> str:
+        """The method marked ``default=True``, else the only one, else an error.
+
+        When the run has a reference (``--ref``), a method marked
+        ``default_with_ref=True`` wins (e.g. multi-contrast SR in the mri plugin).
+        """
         methods = self.entries["methods"]
+        if with_ref:
+            guided = [n for n, e in methods.items() if e.fields.get("default_with_ref")]
+            if guided:
+                return sorted(guided)[0]
         defaults = [n for n, e in methods.items() if e.fields.get("default")]
         if defaults:
             return sorted(defaults)[0]

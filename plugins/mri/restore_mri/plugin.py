@@ -54,19 +54,20 @@ def register_methods(register: Any) -> None:
         factory=_lazy("restore_mri.sinc", "SincInterpolation"),
         description="zero-filled k-space upsampling = ideal sinc interpolation (baseline, no model)",
         modalities=["MRI"],
-        default=True,
     )
     register(
         name="r2d2",
         factory=_lazy("restore_mri.r2d2", "R2D2Method"),
         description="R2D2+ (Chung et al. 2023): denoise + in-plane SR, reverse diffusion from the noisy input, k-space consistency",
         modalities=["MRI"],
+        default=True,
     )
     register(
         name="disc-diff",
         factory=_lazy("restore_mri.disc_diff", "DiscDiffMethod"),
         description="DisC-Diff (Mao et al. 2023): T2 in-plane SR guided by a T1 reference (--ref), disentangled multi-stream",
         modalities=["MRI"],
+        default_with_ref=True,
     )
 
 

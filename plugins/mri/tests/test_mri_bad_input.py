@@ -17,7 +17,7 @@ def files_below(folder: Path) -> set[str]:
 
 def expect_error(capsys, folder: Path, args: list[str], *needles: str) -> None:
     before = files_below(folder)
-    assert main(["--plugin", "mri", "--quiet", *args]) == 2
+    assert main(["--plugin", "mri", "--method", "sinc", "--quiet", *args]) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1, lines
     for needle in needles:
@@ -38,7 +38,7 @@ def test_wrong_dimensionality(capsys, tmp_path, shape, needle):
 
 def test_trailing_singleton_dimensions_are_not_5d(capsys, tmp_path):
     path = save(tmp_path / "five.nii", np.ones((4, 4, 2, 1, 1), np.float32))
-    assert main(["--plugin", "mri", "--quiet", str(path), "-o", str(tmp_path / "out.nii")]) == 0
+    assert main(["--plugin", "mri", "--method", "sinc", "--quiet", str(path), "-o", str(tmp_path / "out.nii")]) == 0
     assert nib.load(str(tmp_path / "out.nii")).shape == (8, 8, 2, 1)
 
 

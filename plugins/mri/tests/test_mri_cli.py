@@ -19,7 +19,8 @@ def run(*args: str) -> int:
 def test_plugin_registers_everything():
     registry = load_plugin("mri").registry
     assert registry is not None
-    assert registry.default_method() == "sinc"
+    assert registry.default_method() == "r2d2"
+    assert {"sinc", "r2d2", "disc-diff"} <= set(registry.names("methods"))
     assert {"kspace", "thick_slices", "rician", "kspace_rician"} <= set(registry.names("degradations"))
     assert registry.names("commands") == ["simulate"]
     degrade = registry.get("degradations", "kspace").factory(scale=2)  # as restore eval calls it
@@ -52,7 +53,7 @@ def test_4d_series_is_restored_frame_by_frame(tmp_path, make_nifti, smooth_volum
     series = smooth_volume((8, 6, 3, 3))
     source = make_nifti(series, name="series.nii.gz")
     target = tmp_path / "series_sr.nii.gz"
-    assert run("--plugin", "mri", str(source), "-o", str(target), "--scale", "2") == 0
+    assert run("--plugin", "mri", "--method", "sinc", str(source), "-o", str(target), "--scale", "2") == 0
     image = nib.load(str(target))
     assert image.shape == (16, 12, 3, 3) and image.header.get_zooms()[3] == pytest.approx(2500.0)
     for t in range(3):
@@ -71,7 +72,7 @@ def test_4d_series_is_restored_frame_by_frame(tmp_path, make_nifti, smooth_volum
 def test_scale_options(tmp_path, make_nifti, smooth_volume, options, shape, factors):
     source = make_nifti(smooth_volume((8, 6, 4)), name="v.nii")
     target = tmp_path / "out.nii"
-    assert run("--plugin", "mri", str(source), "-o", str(target), *options) == 0
+    assert run("--plugin", "mri", "--method", "sinc", str(source), "-o", str(target), *options) == 0
     image, original = nib.load(str(target)), nib.load(str(source))
     assert image.shape == shape
     np.testing.assert_allclose(image.affine, original.affine @ np.diag([*(1 / np.array(factors)), 1]), atol=1e-5)
@@ -80,15 +81,15 @@ def test_scale_options(tmp_path, make_nifti, smooth_volume, options, shape, fact
 
 def test_keep_dtype_option(tmp_path, make_nifti, smooth_volume):
     source = make_nifti(np.rint(smooth_volume((8, 6, 2))).astype(np.int16), name="int.nii")
-    assert run("--plugin", "mri", str(source), "-o", str(tmp_path / "kept.nii"), "io.keep_dtype=true") == 0
-    assert run("--plugin", "mri", str(source), "-o", str(tmp_path / "float.nii")) == 0
+    assert run("--plugin", "mri", "--method", "sinc", str(source), "-o", str(tmp_path / "kept.nii"), "io.keep_dtype=true") == 0
+    assert run("--plugin", "mri", "--method", "sinc", str(source), "-o", str(tmp_path / "float.nii")) == 0
     assert nib.load(str(tmp_path / "kept.nii")).get_data_dtype() == np.int16
     assert nib.load(str(tmp_path / "float.nii")).get_data_dtype() == np.float32
 
 
 def test_real_b0_volume(tmp_path, mri_data):
     target = tmp_path / "b0_x2.nii.gz"
-    assert run("--plugin", "mri", str(mri_data / "S0_10slices.nii.gz"), "-o", str(target)) == 0
+    assert run("--plugin", "mri", "--method", "sinc", str(mri_data / "S0_10slices.nii.gz"), "-o", str(target)) == 0
     image, original = nib.load(str(target)), nib.load(str(mri_data / "S0_10slices.nii.gz"))
     assert image.shape == (256, 256, 10, 1)
     np.testing.assert_allclose(image.affine[:3, 3], original.affine[:3, 3], atol=1e-4)

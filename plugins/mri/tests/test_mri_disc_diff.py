@@ -220,3 +220,11 @@ def test_bad_references_are_one_clear_line(trained, tmp_path, capsys, problem):
         assert "does not overlap" in err[0]
     if problem == "series":
         assert "one 3D volume" in err[0]
+
+
+def test_default_method_is_r2d2_and_disc_diff_when_a_reference_is_given():
+    from restore_core.plugins import load_plugin
+
+    registry = load_plugin("mri").registry
+    assert registry.default_method() == "r2d2"
+    assert registry.default_method(with_ref=True) == "disc-diff"
