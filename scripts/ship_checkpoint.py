@@ -8,10 +8,16 @@ Weights are stored as float16 (half the size; they are loaded into float32
 modules). The model card keeps the training card and gains `validation`:
 mean PSNR/SSIM/consistency per scale on the held-out folder, measured with the
 stored (float16) weights through `restore eval`.
+
+Methods that `restore eval` cannot score alone (DisC-Diff needs a reference
+contrast per volume) are validated by their own benchmark instead:
+`--validation-json rows.json` embeds the rows that benchmark wrote for the
+float16 weights (`--stage-only` writes them first, unvalidated, to run it on).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -28,7 +34,9 @@ def main() -> None:
     parser.add_argument("target")
     parser.add_argument("--plugin", required=True)
     parser.add_argument("--method", required=True)
-    parser.add_argument("--val", required=True, help="held-out HR folder")
+    parser.add_argument("--val", help="held-out HR folder (scored with restore eval)")
+    parser.add_argument("--validation-json", help="instead of --val: validation rows measured by a benchmark")
+    parser.add_argument("--stage-only", action="store_true", help="write the float16 weights without validation")
     parser.add_argument("--scales", nargs="+", type=int, default=[2, 4])
     parser.add_argument("--max-size", type=int, default=256)
     args = parser.parse_args()
@@ -37,6 +45,13 @@ def main() -> None:
     card = {k: v for k, v in card.items() if k not in DROP}
     card["stored_dtype"] = "float16"
     card["trained_from"] = str(args.source)
+    if args.stage_only or args.validation_json:
+        if args.validation_json:
+            card["validation"] = {"source": str(args.validation_json), "rows": json.loads(Path(args.validation_json).read_text())}
+        print(save_checkpoint(args.target, half, card))
+        return
+    if not args.val:
+        parser.error("give --val, --validation-json or --stage-only")
     with tempfile.TemporaryDirectory() as tmp:
         staged = save_checkpoint(Path(tmp) / "staged.safetensors", half, card)
         validation = {}

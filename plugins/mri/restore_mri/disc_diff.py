@@ -125,7 +125,8 @@ def sample_disc_diff(
     hr_size = tuple(scaled_length(int(n), float(f)) for n, f in zip(lr.shape[2:], factors))
     operator = KSpaceTruncation(factors, hr_size=hr_size, lr_size=lr.shape[2:])
     cond = model.condition(lr, hr_size, ref)
-    kwargs: dict[str, Any] = {"prediction_type": model.prediction_type}
+    clip = cfg.sampler.get("clip_sample")
+    kwargs: dict[str, Any] = {"prediction_type": model.prediction_type, "clip_sample": float(clip) if clip else None}
     name = str(cfg.sampler.name)
     if name == "ddim":
         kwargs["eta"] = float(cfg.sampler.eta)

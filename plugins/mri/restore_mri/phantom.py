@@ -19,10 +19,10 @@ Tissue parameters (ms; PD relative to CSF):
 * 1.5 T, BrainWeb (Kwan et al. 1999, table I): CSF T1 2569 T2 329 PD 1.0;
   GM T1 833 T2 83 PD 0.86; WM T1 500 T2 70 PD 0.77.
 * 3 T: GM/WM T1 and T2 from Wansapura et al., JMRI 9:531, 1999 (GM T1 1331,
-  T2 110; WM T1 832, T2 80); CSF T1 4300 (approximate: Rooney et al., MRM
-  57:308, 2007, find CSF T1 of about 4.3-4.4 s, nearly field-independent) and
-  T2 600 (representative; in vivo CSF T2 at 3 T is reported between about 0.5
-  and 2 s, a range that changes no contrast ordering);
+  T2 110; WM T1 832, T2 80); CSF T1 4309 and T2 1886 measured in the
+  subarachnoid space at 3 T ("Quantification of T1 and T2 of subarachnoid
+  CSF: implications for water exchange between CSF and brain tissues",
+  Magn Reson Med 2024, PMC10696635; 4454 and 2373 in the frontal horns);
   PD as at 1.5 T (PD does not depend on the field).
 
 Realism augmentations: a smooth multiplicative bias field (a random
@@ -56,7 +56,7 @@ class Tissue:
 
 TISSUE_PARAMETERS: dict[str, dict[str, Tissue]] = {
     "1.5T": {"csf": Tissue(2569, 329, 1.0), "gm": Tissue(833, 83, 0.86), "wm": Tissue(500, 70, 0.77)},
-    "3T": {"csf": Tissue(4300, 600, 1.0), "gm": Tissue(1331, 110, 0.86), "wm": Tissue(832, 80, 0.77)},
+    "3T": {"csf": Tissue(4309, 1886, 1.0), "gm": Tissue(1331, 110, 0.86), "wm": Tissue(832, 80, 0.77)},
 }
 
 
