@@ -30,14 +30,14 @@ from pathlib import Path
 from report import markdown_table, update_section
 
 CHILD = """
-import json, resource, sys, time
+import dataclasses, json, resource, sys, time
 import numpy as np, torch
 from omegaconf import OmegaConf
 from restore_core.api import prepare, make_context
 from restore_core.evaluation import _crop, degradation_generator
 from restore_core.metrics import evaluate_pair
 from restore_mri.nifti import read_nifti
-target_path, ref_path, mode, max_size, checkpoint = sys.argv[1:6]
+target_path, ref_path, mode, max_size, checkpoint, max_slices = sys.argv[1:7]
 method = "sinc" if mode == "sinc" else "disc-diff"
 overrides = [] if mode == "sinc" or checkpoint == "-" else [f"model.checkpoint={checkpoint}"]
 record, cfg = prepare("mri", method, flags={"scale": 2, "device": "cpu", "quiet": True}, overrides=overrides)
@@ -45,6 +45,11 @@ registry = record.registry
 context = make_context(cfg, registry=registry)
 hr = _crop(read_nifti(target_path), (2,), int(max_size))
 ref = _crop(read_nifti(ref_path), (2,), int(max_size))
+if int(max_slices) and hr.data.shape[-1] > int(max_slices):  # the central slices (slices are restored independently)
+    z0 = (hr.data.shape[-1] - int(max_slices)) // 2
+    keep = slice(z0, z0 + int(max_slices))
+    hr = dataclasses.replace(hr, data=np.ascontiguousarray(hr.data[..., keep]))
+    ref = dataclasses.replace(ref, data=np.ascontiguousarray(ref.data[..., keep]))
 degrade = registry.get("degradations", "kspace").factory(scale=2)
 lr_data = degrade(torch.from_numpy(hr.data)[None], degradation_generator(cfg.seed, 0))[0].numpy()
 lr = hr.resampled(lr_data)
@@ -62,7 +67,7 @@ print(json.dumps({**scores, "seconds": seconds, "peak_rss_kb": resource.getrusag
 """
 
 TIMING = """
-import json, resource, sys, time
+import dataclasses, json, resource, sys, time
 import numpy as np, torch
 from restore_core.api import prepare, make_context
 from restore_mri.disc_diff import sample_disc_diff
@@ -95,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/mri/val-pairs")
     parser.add_argument("--max-size", type=int, default=128, help="centre-crop every axis to at most this")
+    parser.add_argument("--max-slices", type=int, default=0, help="keep at most this many central slices (0: all)")
     parser.add_argument("--checkpoint", default="-", help="disc-diff checkpoint (default: the shipped one)")
     parser.add_argument("--timing", action="store_true", help="also time 256×256 slices of disc-diff and r2d2")
     parser.add_argument("--timing-slices", type=int, default=4)
@@ -108,7 +114,7 @@ def main() -> None:
         raise SystemExit(f"{folder}: no T2w_<id> / T1w_<id> pairs")
     table = []
     for label, mode in (("sinc (zero-filled k-space)", "sinc"), ("disc-diff, T1 reference", "with-ref"), ("disc-diff, no reference", "no-ref")):
-        results = [child(CHILD, str(t), str(r), mode, str(args.max_size), args.checkpoint) for t, r in pairs]
+        results = [child(CHILD, str(t), str(r), mode, str(args.max_size), args.checkpoint, str(args.max_slices)) for t, r in pairs]
         table.append({
             "method": label, "volumes": len(results),
             **{m: statistics.mean(r[m] for r in results) for m in ("psnr", "ssim", "seconds")},
@@ -119,7 +125,8 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(table, indent=2))
     body = (
         f"Held-out pairs: {', '.join(t.name + ' + ' + r.name for t, r in pairs)} (simulated from the MNI152 tissue maps, "
-        f"slab z = 120–150, kept out of training), centre-cropped to at most {args.max_size} voxels per axis; the T2 is "
+        f"slab z = 120–150, kept out of training), centre-cropped to at most {args.max_size} voxels per axis"
+        + (f" and the {args.max_slices} central slices" if args.max_slices else "") + "; the T2 is "
         "degraded by ×2 in-plane k-space truncation. PSNR/SSIM on intensities scaled by the volume's maximum; "
         "seconds and peak RSS of a fresh process on this CPU.\n\n"
         + markdown_table(table, ["method", "volumes", "psnr", "ssim", "seconds", "peak RSS MB"])
