@@ -264,6 +264,7 @@ def restore(
     overrides: Sequence[str] = (),
     quiet: bool | None = True,
     ref: str | Path | None = None,
+    extra_flags: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Restore files or folders and return the written output paths.
 
@@ -272,13 +273,15 @@ def restore(
     written and :class:`BatchError` is raised at the end.  ``quiet=None``
     leaves progress bars to the config's ``quiet``.  ``ref`` is a reference
     image for methods that use one (``cfg.ref``); it must exist and be readable.
+    ``extra_flags`` are further command-line flags as dotted config keys
+    (``{"slice_axis": 0, "io.keep_dtype": True}``); None values are not given.
     """
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise UsageError("no input given")
     if ref is not None:
         check_reference(Path(ref), paths)
-    flags = run_flags(quiet, **{"scale": scale, "sampler.steps": steps, "seed": seed, "device": device, "ref": ref})
+    flags = run_flags(quiet, **{"scale": scale, "sampler.steps": steps, "seed": seed, "device": device, "ref": ref, **(extra_flags or {})})
     record, cfg = prepare(plugin, method, inputs=paths, config=config, flags=flags, overrides=overrides)
     registry = record.registry
     assert registry is not None

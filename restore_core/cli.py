@@ -55,6 +55,9 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", help="upscaling factor (a plugin may accept per-axis 'sx,sy,sz')")
     parser.add_argument("--steps", type=int, help="number of sampling steps")
     parser.add_argument("--ref", help="reference image for methods that use one (e.g. a T1 guiding a T2)")
+    parser.add_argument("--slice-axis", help="voxel axis across slices, for plugins with slices (= slice_axis=N)")
+    parser.add_argument("--keep-dtype", action="store_true", default=None,
+                        help="write the input's data type instead of float32, where a plugin offers it (= io.keep_dtype=true)")
     parser.add_argument("--version", action="version", version=f"restore {__version__}")
     _add_common(parser, plugin_required=False)
     return parser
@@ -93,6 +96,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         overrides=overrides,
         quiet=args.quiet,
         ref=args.ref,
+        extra_flags={"slice_axis": args.slice_axis, "io.keep_dtype": args.keep_dtype},
     )
     for path in written:
         print(path)

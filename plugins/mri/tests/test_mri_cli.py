@@ -67,6 +67,7 @@ def test_4d_series_is_restored_frame_by_frame(tmp_path, make_nifti, smooth_volum
         (["--scale", "1,1,3"], (8, 6, 12), (1, 1, 3)),
         (["--scale", "2,2,1"], (16, 12, 4), (2, 2, 1)),
         (["--scale", "2", "slice_axis=0"], (8, 12, 8), (1, 2, 2)),
+        (["--scale", "2", "--slice-axis", "0"], (8, 12, 8), (1, 2, 2)),
     ],
 )
 def test_scale_options(tmp_path, make_nifti, smooth_volume, options, shape, factors):
@@ -82,8 +83,10 @@ def test_scale_options(tmp_path, make_nifti, smooth_volume, options, shape, fact
 def test_keep_dtype_option(tmp_path, make_nifti, smooth_volume):
     source = make_nifti(np.rint(smooth_volume((8, 6, 2))).astype(np.int16), name="int.nii")
     assert run("--plugin", "mri", "--method", "sinc", str(source), "-o", str(tmp_path / "kept.nii"), "io.keep_dtype=true") == 0
+    assert run("--plugin", "mri", "--method", "sinc", str(source), "-o", str(tmp_path / "flag.nii"), "--keep-dtype") == 0
     assert run("--plugin", "mri", "--method", "sinc", str(source), "-o", str(tmp_path / "float.nii")) == 0
     assert nib.load(str(tmp_path / "kept.nii")).get_data_dtype() == np.int16
+    assert nib.load(str(tmp_path / "flag.nii")).get_data_dtype() == np.int16
     assert nib.load(str(tmp_path / "float.nii")).get_data_dtype() == np.float32
 
 
