@@ -201,8 +201,8 @@ class DiscDiffMethod(DiffusionSRMethod):
                 raise InputError(reference_path, f"has shape {reference.data.shape[1:]}, its target {target_path.name} {target.data.shape[1:]}")
             axis = _slice_axis(target, cfg)
             for t_frame, r_frame in zip(target.data, reference.data):
-                stack = np.stack([normalise(t_frame, robust_range(t_frame, percentiles)), normalise(r_frame, robust_range(r_frame, percentiles))])
-                for plane in np.moveaxis(stack, axis + 1, 1):
+                pair = np.stack([normalise(t_frame, robust_range(t_frame, percentiles)), normalise(r_frame, robust_range(r_frame, percentiles))])
+                for plane in np.moveaxis(pair, axis + 1, 0):  # (slices, 2, H, W): one (target, reference) pair per slice
                     if float(np.ptp(plane[0])) > 1e-6:
                         slices.append(torch.from_numpy(np.ascontiguousarray(plane)))
         return slices

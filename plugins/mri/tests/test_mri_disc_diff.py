@@ -168,6 +168,16 @@ def test_training_pairs_the_contrasts_by_name(tmp_path):
     assert [(t.name, r.name) for t, r in paired_volumes(tmp_path, "T2w", "T1w")] == [("T2w_a.nii.gz", "T1w_a.nii.gz"), ("T2w_b.nii.gz", "T1w_b.nii.gz")]
 
 
+def test_training_images_pair_each_target_slice_with_the_same_reference_slice(tmp_path):
+    t2_path, t1_path = _pair(tmp_path, "a", 0, shape=(24, 20, 5))
+    images = DiscDiffMethod().training_images(tmp_path, tiny_cfg())
+    assert len(images) == 5 and all(im.shape == (2, 24, 20) for im in images)
+    t2, t1 = (np.asarray(nib.load(str(p)).dataobj, dtype=np.float32) for p in (t2_path, t1_path))
+    for z, image in enumerate(images):  # channel 0 is the target's slice z, channel 1 the reference's, each normalised
+        assert np.corrcoef(image[0].numpy().ravel(), t2[..., z].ravel())[0, 1] > 0.999
+        assert np.corrcoef(image[1].numpy().ravel(), t1[..., z].ravel())[0, 1] > 0.999
+
+
 def test_train_then_restore_with_a_reference(trained, tmp_path):
     lr, t1 = _lr_and_ref(tmp_path)
     out = tmp_path / "sr.nii.gz"
