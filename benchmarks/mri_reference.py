@@ -72,8 +72,9 @@ import numpy as np, torch
 from restore_core.api import prepare, make_context
 from restore_mri.disc_diff import sample_disc_diff
 from restore_mri.r2d2 import sample_r2d2
-method, slices = sys.argv[1], int(sys.argv[2])
-record, cfg = prepare("mri", method, flags={"scale": 2, "device": "cpu", "quiet": True})
+method, slices, checkpoint = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+overrides = [f"model.checkpoint={checkpoint}"] if method == "disc-diff" and checkpoint != "-" else []
+record, cfg = prepare("mri", method, flags={"scale": 2, "device": "cpu", "quiet": True}, overrides=overrides)
 m = record.registry.get("methods", method).factory()
 model, _ = m._load(cfg, 1, "cpu")
 g = torch.Generator().manual_seed(0)
@@ -134,7 +135,7 @@ def main() -> None:
     if args.timing:
         timing = []
         for method in ("r2d2", "disc-diff"):
-            result = child(TIMING, method, str(args.timing_slices))
+            result = child(TIMING, method, str(args.timing_slices), args.checkpoint)
             per_slice = result["seconds"] / args.timing_slices
             timing.append({"method": method, "slices timed": args.timing_slices, "seconds per 256×256 slice": per_slice,
                            "seconds per 256×256×64 volume (×64)": per_slice * 64, "peak RSS MB": round(result["peak_rss_kb"] / 1024)})
