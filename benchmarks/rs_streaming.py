@@ -9,7 +9,7 @@ the streaming ``bicubic`` method through ``restore_core.api.restore`` in a
 fresh child process, which reports its own peak RSS (``getrusage``
 ``ru_maxrss``) and wall time.  Megapixels per second count output pixels.
 The target: peak RSS at 20000² within 10% of the 2048² figure.
-Writes the "rs-streaming" section of docs/benchmarks.md.
+Writes the "rs-streaming" section of docs/benchmarks.md (``--no-doc``: prints it).
 """
 from __future__ import annotations
 
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 8192, 20000])
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--workdir", help="folder for the temporary scenes (default: the system's temp folder)")
+    parser.add_argument("--no-doc", action="store_true", help="print the section instead of writing docs/benchmarks.md")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. tiling.tile=256")
     args = parser.parse_args()
     baseline = run_child("-", "-", args.scale, [])["peak_rss_kb"] / 1024
@@ -110,7 +111,10 @@ def main() -> None:
         f"run in a fresh process per scene; seconds exclude imports. Peak RSS of a process that only imports what a run imports: "
         f"{baseline:.0f} MB. Target (issue 5): peak RSS at 20000² within 10% of the 2048² figure."
     )
-    update_section("rs-streaming", "Remote sensing: streaming memory and speed", body)
+    if args.no_doc:
+        print(body)
+    else:
+        update_section("rs-streaming", "Remote sensing: streaming memory and speed", body)
 
 
 if __name__ == "__main__":

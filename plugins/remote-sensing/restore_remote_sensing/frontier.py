@@ -6,7 +6,9 @@ column range is one contiguous run of bytes; since every window row writes and
 reads all columns once, left to right, a pair of sequential streams suffices
 and no seeking is needed.  For files the streams are anonymous temporary files
 (their pages live in the OS cache, not in the process), which is what keeps
-the process's memory independent of the scene width.
+the process's memory independent of the scene width.  Reads and writes go
+through column slices of ``_CHUNK``, so that the column-major copies are small
+whatever the strip's width.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import io
 from typing import BinaryIO, Callable
 
 import numpy as np
+
+_CHUNK = 64  # columns per read or write: the transposed copies stay small whatever the strip's width
 
 
 class Frontier:
@@ -42,14 +46,27 @@ class Frontier:
 
     def read(self, ncols: int) -> np.ndarray:
         """The next ``ncols`` columns left by the previous row, ``(C, rows_in, ncols)``."""
-        buffer = bytearray(ncols * self.channels * self.rows_in * 4)
-        if self._files[self._writing ^ 1].readinto(buffer) != len(buffer):
-            raise RuntimeError("frontier stream ended early")
-        return np.frombuffer(buffer, np.float32).reshape(ncols, self.channels, self.rows_in).transpose(1, 2, 0)
+        out = np.empty((self.channels, self.rows_in, ncols), np.float32)
+        self.read_into(out)
+        return out
+
+    def read_into(self, out: np.ndarray) -> None:
+        """Fill ``out`` ``(C, rows_in, ncols)`` with the next ``ncols`` columns, ``_CHUNK`` columns at a time."""
+        handle = self._files[self._writing ^ 1]
+        ncols, column = out.shape[2], self.channels * self.rows_in * 4
+        buffer = memoryview(bytearray(min(ncols, _CHUNK) * column))
+        for a in range(0, ncols, _CHUNK):
+            b = min(a + _CHUNK, ncols)
+            part = buffer[: (b - a) * column]
+            if handle.readinto(part) != len(part):
+                raise RuntimeError("frontier stream ended early")
+            out[:, :, a:b] = np.frombuffer(part, np.float32).reshape(b - a, self.channels, self.rows_in).transpose(1, 2, 0)
 
     def write(self, block: np.ndarray) -> None:
-        """Append ``(C, rows_out, ncols)`` partial sums."""
-        self._files[self._writing].write(np.ascontiguousarray(block.transpose(2, 0, 1), np.float32).data)
+        """Append ``(C, rows_out, ncols)`` partial sums, ``_CHUNK`` columns at a time."""
+        handle = self._files[self._writing]
+        for a in range(0, block.shape[2], _CHUNK):
+            handle.write(np.ascontiguousarray(block[:, :, a : a + _CHUNK].transpose(2, 0, 1), np.float32).data)
 
     def close(self) -> None:
         for handle in self._files:

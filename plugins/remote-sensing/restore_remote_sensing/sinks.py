@@ -13,13 +13,32 @@ from typing import Any
 import numpy as np
 
 
-def cast_to_dtype(data: np.ndarray, dtype: str | np.dtype) -> np.ndarray:
-    """Round and clip float data into ``dtype`` (integers), or convert (floats)."""
+_CHUNK = 64  # rows per slice while casting: the float temporaries stay small whatever the block's size
+
+
+def cast_to_dtype(data: np.ndarray, dtype: str | np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+    """Round and clip float data into ``dtype`` (integers), or convert (floats), into ``out`` or a new array.
+
+    Works ``_CHUNK`` rows at a time, so the only array as large as ``data`` is the result.
+    """
     target = np.dtype(dtype)
-    if target.kind in "ui":
-        info = np.iinfo(target)
-        return np.clip(np.rint(data), info.min, info.max).astype(target)
-    return data.astype(target)
+    if out is None:
+        out = np.empty(data.shape, target)
+    if target.kind not in "ui":
+        out[...] = data
+        return out
+    info = np.iinfo(target)
+    if data.ndim < 2:
+        out[...] = np.clip(np.rint(data), info.min, info.max)
+        return out
+    rows = data.shape[-2]
+    scratch = np.empty(data.shape[:-2] + (min(rows, _CHUNK), data.shape[-1]), np.result_type(data.dtype, np.float32))
+    for a in range(0, rows, _CHUNK):
+        part = scratch[..., : min(_CHUNK, rows - a), :]
+        np.rint(data[..., a : a + _CHUNK, :], out=part)
+        np.clip(part, info.min, info.max, out=part)
+        out[..., a : a + _CHUNK, :] = part
+    return out
 
 
 def apply_nodata(out: np.ndarray, valid: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -42,23 +61,36 @@ def apply_nodata(out: np.ndarray, valid: np.ndarray, nodata: float | None) -> np
 
 
 class RasterSink:
-    """Windowed writes into an open rasterio dataset, in its dtype."""
+    """Windowed writes into an open rasterio dataset, in its dtype.
+
+    Blocks are cast into one reused buffer (grown when a larger block comes),
+    not into a fresh array per write: GDAL copies what it is given, and the
+    streaming machinery's memory stays the same from the first block to the last.
+    """
 
     def __init__(self, dataset: Any, nodata: float | None, mask_mode: str) -> None:
         self.dataset = dataset
         self.nodata = nodata
         self.mask_mode = mask_mode
         self.block_shape: tuple[int, int] = tuple(dataset.block_shapes[0])  # type: ignore[assignment]
+        self._buffer = np.empty(0, np.dtype(dataset.dtypes[0]))
+
+    def _out(self, shape: tuple[int, ...]) -> np.ndarray:
+        size = int(np.prod(shape))
+        if size > self._buffer.size:
+            self._buffer = np.empty(0, self._buffer.dtype)  # release before allocating
+            self._buffer = np.empty(size, self._buffer.dtype)
+        return self._buffer[:size].reshape(shape)
 
     def write(self, rows: slice, cols: slice, data: np.ndarray, valid: np.ndarray | None) -> None:
         from rasterio.windows import Window
 
         window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        out = cast_to_dtype(data, self.dataset.dtypes[0])
+        out = cast_to_dtype(data, self.dataset.dtypes[0], self._out(data.shape))
         if valid is not None:
             out = apply_nodata(out, valid, self.nodata)
             if self.mask_mode == "mask":
-                self.dataset.write_mask(np.where(valid.any(axis=0), 255, 0).astype(np.uint8), window=window)
+                self.dataset.write_mask(np.where(valid.any(axis=0), np.uint8(255), np.uint8(0)), window=window)
         self.dataset.write(out, window=window)
 
 

@@ -26,6 +26,23 @@ Memory is O(bands x (tile x s + block)^2); the frontier on disk holds at
 most bands x (tile x s + block) x output width float32 values.  Output rows
 and columns are restricted to a region of interest, so a tile of a mosaic can
 be restored on the mosaic's window grid (see ``sources``).
+
+Flat peak memory.  Bounded is not enough for a flat *peak*: with one fresh
+strip per window row (the next allocated while the last was alive) and
+strip-sized temporaries per window (the weighted window, the emitted copy, the
+shifted columns, the frontier's transposes), the process's peak depended on
+how glibc happened to place and reuse those blocks, and a longer run drew
+more chances of a bad layout (issue 5: +14% peak RSS at 20000² over 2048²).
+So one strip buffer, sized up front, serves every window row; emitted columns
+are handed on as views, to the sink in bands of whole block rows; and
+everything that combines whole strips works in slices of ``_CHUNK`` rows or
+columns, so no temporary is larger than a few hundred kilobytes.  Each window
+still allocates what the method returns and what the source reads, which are
+the same size for every window.  What remains is the geometry of the grid's
+last window (placed to end at the extent, so it may overlap its neighbour by
+up to a whole window): the strip then spans up to ``tile x s + block - 1``
+rows and columns, a bound that depends on the remainder of the extent modulo
+the window step, never on the extent itself.
 """
 from __future__ import annotations
 
@@ -40,6 +57,8 @@ from restore_remote_sensing.frontier import Frontier
 from restore_remote_sensing.nodata import fill_invalid, nearest_mask
 
 _MIN_AXIS_WEIGHT = 1e-3  # as restore_core.engine.tiling: floor of each axis profile
+_CHUNK = 64  # rows (or columns) per slice when combining strip-sized arrays: bounds every temporary
+_EMIT_ROWS = 256  # finished rows go to the sink in bands of whole block rows, at least this many
 
 
 class WindowFn(Protocol):
@@ -63,7 +82,8 @@ class WindowSink(Protocol):
 
     block_shape: tuple[int, int]
 
-    def write(self, rows: slice, cols: slice, data: np.ndarray, valid: np.ndarray | None) -> None: ...
+    def write(self, rows: slice, cols: slice, data: np.ndarray, valid: np.ndarray | None) -> None:
+        """``data`` is a view of the strip: read it during the call, never modify or keep it."""
 
 
 def axis_profile(size: int, sigma_scale: float, on_start: bool, on_end: bool) -> np.ndarray:
@@ -174,36 +194,79 @@ class StreamStats:
 
 
 class _Strip:
-    """Accumulated, already-weighted output of one window row, over a sliding column range."""
+    """Accumulated, already-weighted output of one window row, over a sliding column range.
 
-    def __init__(self, channels: int, top: int, bottom: int, c_lo: int, capacity: int) -> None:
-        self.buf = np.zeros((channels, bottom - top, capacity), np.float32)
+    One buffer of ``rows x capacity`` serves every window row of a run (see the
+    module docstring, "Flat peak memory"): :meth:`start` begins a window row
+    on its first ``bottom - top`` rows.
+    """
+
+    def __init__(self, channels: int, rows: int, capacity: int) -> None:
+        self._full = _zeros_outside_heap((channels, rows, capacity))
+        self.buf = self._full
+        self.top = self.c_lo = self.c_hi = 0
+
+    def start(self, top: int, bottom: int, c_lo: int) -> None:
+        """Begin a window row covering output rows ``[top, bottom)``, empty, at column ``c_lo``."""
+        if bottom - top > self._full.shape[1]:  # not reached: stream_restore sizes the buffer for every row
+            self._full = np.zeros(self._full.shape[:1] + (bottom - top,) + self._full.shape[2:], np.float32)
+        self.buf = self._full[:, : bottom - top]
         self.top, self.c_lo, self.c_hi = top, c_lo, c_lo
 
     def extend(self, to: int, frontier: Frontier) -> None:
         if to <= self.c_hi:
             return
         need = to - self.c_lo
-        if need > self.buf.shape[2]:
-            grown = np.zeros(self.buf.shape[:2] + (need,), np.float32)
-            grown[:, :, : self.c_hi - self.c_lo] = self.buf[:, :, : self.c_hi - self.c_lo]
-            self.buf = grown
+        if need > self.buf.shape[2]:  # not reached: stream_restore sizes the buffer for every column span
+            grown = np.zeros(self._full.shape[:2] + (need,), np.float32)
+            grown[:, : self.buf.shape[1], : self.c_hi - self.c_lo] = self.buf[:, :, : self.c_hi - self.c_lo]
+            self._full, self.buf = grown, grown[:, : self.buf.shape[1]]
         region = self.buf[:, :, self.c_hi - self.c_lo : need]
         region.fill(0.0)
         if frontier.rows_in:
-            region[:, : frontier.rows_in] = frontier.read(to - self.c_hi)
+            frontier.read_into(region[:, : frontier.rows_in])
         self.c_hi = to
 
-    def add(self, rows: slice, cols: slice, weighted: np.ndarray) -> None:
-        self.buf[:, rows.start - self.top : rows.stop - self.top, cols.start - self.c_lo : cols.stop - self.c_lo] += weighted
+    def add(self, rows: slice, cols: slice, window: np.ndarray, row_weights: np.ndarray, col_weights: np.ndarray) -> None:
+        """Add ``window * row_weights[:, None] * col_weights[None, :]`` at ``rows x cols``, ``_CHUNK`` rows at a time."""
+        target = self.buf[:, rows.start - self.top : rows.stop - self.top, cols.start - self.c_lo : cols.stop - self.c_lo]
+        for a in range(0, target.shape[1], _CHUNK):
+            b = min(a + _CHUNK, target.shape[1])
+            target[:, a:b] += window[:, a:b] * (row_weights[a:b, None] * col_weights[None, :])
 
-    def take(self, to: int) -> np.ndarray:
-        """Remove and return columns ``[c_lo, to)``."""
+    def columns(self, to: int) -> np.ndarray:
+        """A view of columns ``[c_lo, to)``; valid until :meth:`drop`."""
+        return self.buf[:, :, : to - self.c_lo]
+
+    def drop(self, to: int) -> None:
+        """Forget columns ``[c_lo, to)``: the rest moves to the buffer's start (``_CHUNK`` rows at a time)."""
         n, keep = to - self.c_lo, self.c_hi - to
-        block = self.buf[:, :, :n].copy()
-        self.buf[:, :, :keep] = self.buf[:, :, n : n + keep]
+        if keep > 0:
+            for a in range(0, self.buf.shape[1], _CHUNK):
+                rows = self.buf[:, a : a + _CHUNK]
+                rows[:, :, :keep] = rows[:, :, n : n + keep]
         self.c_lo = to
-        return block
+
+
+def _zeros_outside_heap(shape: tuple[int, int, int]) -> np.ndarray:
+    """A zeroed float32 array in its own anonymous mapping, returned to the system when it is freed."""
+    import mmap
+
+    size = int(np.prod(shape)) * 4
+    return np.frombuffer(mmap.mmap(-1, max(size, 1)), np.float32, count=size // 4).reshape(shape)
+
+
+def _strip_size(rows: AxisPlan, cols: AxisPlan, block_h: int, block_w: int) -> tuple[int, int]:
+    """The most rows one window row accumulates and the most columns the strip holds at once."""
+    most_rows, top = 0, rows.out_lo
+    for i in range(len(rows.starts)):
+        most_rows = max(most_rows, rows.out_span(i).stop - top)
+        top = max(top, rows.aligned(rows.final_end(i), block_h))
+    most_cols, c_lo = 0, cols.out_lo
+    for j in range(len(cols.starts)):
+        most_cols = max(most_cols, cols.out_span(j).stop - c_lo)
+        c_lo = max(c_lo, cols.aligned(cols.final_end(j), block_w))
+    return most_rows, max(most_cols, cols.tile * cols.scale + block_w)  # the latter: a fixed bound, for stats
 
 
 def stream_restore(
@@ -222,13 +285,15 @@ def stream_restore(
     frontier = frontier if frontier is not None else Frontier(channels)
     block_h, block_w = sink.block_shape
     stats = StreamStats()
+    strip = _Strip(channels, *_strip_size(rows, cols, block_h, block_w))
+    band = block_h * -(-_EMIT_ROWS // block_h)
     top = rows.out_lo
     order = range(len(rows.starts))
     for i in progress(order) if progress else order:
         span_i = rows.out_span(i)
         flush = max(top, rows.aligned(rows.final_end(i), block_h))
         frontier.next_row(span_i.stop - flush)
-        strip = _Strip(channels, top, span_i.stop, cols.out_lo, cols.tile * scale + block_w)
+        strip.start(top, span_i.stop, cols.out_lo)
         stats.max_frontier_rows = max(stats.max_frontier_rows, span_i.stop - flush)
         for j in range(len(cols.starts)):
             span_j = cols.out_span(j)
@@ -240,11 +305,13 @@ def stream_restore(
             emit_to = cols.aligned(cols.final_end(j), block_w)
             if emit_to > strip.c_lo:
                 c_lo = strip.c_lo
-                block = strip.take(emit_to)
-                if flush > top:
-                    _emit(source, sink, block[:, : flush - top], slice(top, flush), slice(c_lo, emit_to), rows, cols, stats)
+                block = strip.columns(emit_to)
+                for r0 in range(top, flush, band):  # block rows at a time: the sink's arrays stay small
+                    r1 = min(r0 + band, flush)
+                    _emit(source, sink, block[:, r0 - top : r1 - top], slice(r0, r1), slice(c_lo, emit_to), rows, cols, stats)
                 if span_i.stop > flush:
                     frontier.write(block[:, flush - top :])
+                strip.drop(emit_to)
         top = flush
     return stats
 
@@ -271,7 +338,7 @@ def _restore_one(
         span_i.start - read_rows.start * s : span_i.stop - read_rows.start * s,
         span_j.start - read_cols.start * s : span_j.stop - read_cols.start * s,
     ]
-    strip.add(span_i, span_j, crop * (rows.weights[i][:, None] * cols.weights[j][None, :]))
+    strip.add(span_i, span_j, crop, rows.weights[i], cols.weights[j])
 
 
 def _emit(
