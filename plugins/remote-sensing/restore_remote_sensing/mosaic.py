@@ -4,7 +4,10 @@ Rule (``mosaic.neighbours: true``): the *siblings* of an input (same folder, a
 raster extension, not hidden, name not ending with ``output.suffix``) belong to
 its mosaic when they share its CRS, band count, data type and pixel vectors
 (geotransform terms a, b, d, e) and their origin lies on its pixel grid (a
-whole number of pixels away, within 1e-6 pixel).  Windows are then placed on
+whole number of pixels away, within 1e-6 pixel), and they do not overlap it:
+tiles of one mosaic abut, so a sibling covering some of the input's pixels is
+another acquisition of the same place (another date, another product), not a
+neighbour, and is never read as context.  Windows are then placed on
 the grid of the mosaic's bounding box, and a window reaching into a
 neighbouring tile reads that tile.  So each tile's output is the crop of what
 restoring the whole mosaic at once would give (same windows, same inputs, same
@@ -110,7 +113,10 @@ def mosaic_layout(path: Path, info: RasterInfo, reach: int, exclude_suffix: str)
         col, row = compose(inverse, (header.transform.c, header.transform.f))
         if abs(col - round(col)) > _GRID_TOLERANCE or abs(row - round(row)) > _GRID_TOLERANCE:
             continue
-        placed.append((header, int(round(row)), int(round(col))))
+        row, col = int(round(row)), int(round(col))
+        if row < info.height and row + header.height > 0 and col < info.width and col + header.width > 0:
+            continue  # overlaps the input: another acquisition, not a mosaic tile
+        placed.append((header, row, col))
     if not placed:
         return alone
     row0 = min([0] + [r for _, r, _ in placed])

@@ -69,6 +69,7 @@ def test_mosaic_members_share_crs_grid_dtype_and_exclude_outputs(tmp_path, make_
     make_raster(folder / "bytes.tif", smooth(1, 16, 16, "uint8"), transform=base @ Affine.translation(0, 16))
     make_raster(folder / "tile_0_1_restored.tif", smooth(1, 16, 16), transform=base @ Affine.translation(16, 0))
     make_raster(folder / "tile_1_0.tif", smooth(1, 16, 16), transform=base @ Affine.translation(0, 16))
+    make_raster(folder / "other_date.tif", smooth(1, 16, 16), transform=base @ Affine.translation(20, 4))  # overlaps the input
     with open_dataset(right) as ds:
         info = inspect_raster(right, ds)
     layout = mosaic_layout(right, info, reach=8, exclude_suffix="_restored")
