@@ -59,6 +59,18 @@ def register_methods(register: Any) -> None:
         modalities=["remote sensing"],
         default=True,
     )
+    register(
+        name="dmdc",
+        factory=_lazy("restore_remote_sensing.dmdc", "DMDC"),
+        description="DMDC (Liu et al. 2022): SR3-style DDPM with detail-complement masking and a pixel-constraint loss (RGB bands)",
+        modalities=["remote sensing"],
+    )
+    register(
+        name="ddsr",
+        factory=_lazy("restore_remote_sensing.ddsr", "DDSR"),
+        description="DDSR (Xu et al. 2023): blind SR, a PCA kernel-code predictor conditions an RRDB-encoder diffusion model (RGB bands)",
+        modalities=["remote sensing"],
+    )
 
 
 @hookimpl
@@ -78,4 +90,5 @@ def register_degradations(register: Any) -> None:
 @hookimpl
 def register_configs(register: Any) -> None:
     register(method="defaults", config=CONFIG_DIR / "defaults.yaml")
-    register(method="bicubic", config=CONFIG_DIR / "bicubic.yaml")
+    for method in ("bicubic", "dmdc", "ddsr"):
+        register(method=method, config=CONFIG_DIR / f"{method}.yaml")

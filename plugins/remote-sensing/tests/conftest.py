@@ -105,3 +105,72 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]
         return code, capsys.readouterr().err
 
     return run
+
+
+# -- tiny diffusion models (DMDC, DDSR) -------------------------------------------------------------
+
+TINY_DIFFUSION = [
+    "model.denoiser.channels=[8,16]",
+    "model.denoiser.attention_levels=[false,false]",
+    "model.denoiser.norm_num_groups=4",
+    "model.denoiser.num_head_channels=8",
+    "diffusion.train_steps=100",
+    "sampler.steps=2",
+    "train.patch=16",
+    "train.batch_size=2",
+    "train.checkpoint_every=2",
+    "tiling.tile=16",
+    "tiling.halo=2",
+]
+TINY_DDSR = [
+    "model.encoder.num_features=8",
+    "model.encoder.num_blocks=1",
+    "model.encoder.growth_channels=4",
+    "model.kernel.pca_samples=200",
+    "model.kernel.predictor_width=8",
+]
+
+
+def _tiny(method: str) -> list[str]:
+    return TINY_DIFFUSION + (TINY_DDSR if method == "ddsr" else [])
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides() -> Callable[[str], list[str]]:
+    """``tiny_overrides(method)``: config overrides that make a DMDC/DDSR model of a few thousand parameters."""
+    return _tiny
+
+
+@pytest.fixture(scope="session")
+def rs_train_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two small RGB uint16 GeoTIFFs to train tiny models on."""
+    import rasterio
+    from rasterio.enums import ColorInterp
+    from rasterio.transform import Affine
+
+    folder = tmp_path_factory.mktemp("rs_train")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:40, 0:48].astype(np.float64)
+    for index in range(2):
+        layers = [np.sin(x / (4 + index + b)) * np.cos(y / (5 + b)) + 0.2 * rng.standard_normal(x.shape) for b in range(3)]
+        data = (6000 + 1500 * np.stack(layers)).clip(0, 65535).astype(np.uint16)
+        profile = {"driver": "GTiff", "height": 40, "width": 48, "count": 3, "dtype": "uint16", "crs": "EPSG:32618",
+                   "transform": Affine(*UTM_TRANSFORM)}
+        with warnings.catch_warnings(), rasterio.open(folder / f"t{index}.tif", "w", **profile) as dst:
+            warnings.simplefilter("ignore")
+            dst.write(data)
+            dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(rs_train_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny DMDC and DDSR checkpoints trained for 2 steps (seconds)."""
+    from restore_core import api
+
+    out = tmp_path_factory.mktemp("rs_runs")
+    return {
+        method: api.train("remote-sensing", method, data=rs_train_folder, output_dir=out / method,
+                          overrides=_tiny(method), steps=2, device="cpu")
+        for method in ("dmdc", "ddsr")
+    }

@@ -1,0 +1,106 @@
+"""Build the remote-sensing training and validation crops (RGB GeoTIFFs) from ../shared/data/remote-sensing.
+
+    .venv/bin/python scripts/make_rs_dataset.py --shared ../shared/data/remote-sensing --out data/remote-sensing
+
+Sources and the spatially disjoint split:
+
+* Landsat 8 OLI B4/B3/B2 (red, green, blue; 30 m, uint16, 1515 x 2006 px),
+  stacked as RGB.  **Train: columns 0..1503; validation: columns 1536..2005**
+  (the eastern ~470 px, 14 km; a 32-px gap keeps the two apart).  The zero
+  fill at the western scene edge is avoided: a crop is kept only if every
+  pixel is non-zero.
+* ``rgbn.tif`` (R, G, B, NIR; 5 m, uint8): its RGB bands, **train only, columns
+  0..399** (more texture at a finer ground sampling; each file is normalised
+  by its own percentiles, so its dtype does not matter).
+
+Train crops are 256 x 256 (stride 128), validation crops 192 x 192 (no
+overlap); each keeps the CRS and the transform of its window.  The shipped
+sample tile (``samples/remote-sensing/``) is a 96 x 96 crop of the validation
+area (``--sample``).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+LANDSAT = "LC08_L1TP_224077_20200518_20200518_01_RT_B{}.TIF"
+LANDSAT_TRAIN_COLS = (0, 1504)
+LANDSAT_VAL_COLS = (1536, 2006)
+RGBN_TRAIN_COLS = (0, 400)
+SAMPLE_WINDOW = Window(1700, 700, 96, 96)  # col, row, width, height: inside the validation area
+
+
+def read_landsat(shared: Path) -> tuple[np.ndarray, dict]:
+    bands = []
+    for number in (4, 3, 2):
+        with rasterio.open(shared / LANDSAT.format(number)) as src:
+            bands.append(src.read(1))
+            profile = src.profile
+    return np.stack(bands), profile
+
+
+def read_rgbn(shared: Path) -> tuple[np.ndarray, dict]:
+    with rasterio.open(shared / "rgbn.tif") as src:
+        return src.read([1, 2, 3]), src.profile
+
+
+def write_crop(path: Path, data: np.ndarray, profile: dict, window: Window) -> None:
+    out = {
+        "driver": "GTiff", "height": data.shape[1], "width": data.shape[2], "count": 3, "dtype": data.dtype.name,
+        "crs": profile["crs"], "transform": window_transform(window, profile["transform"]), "compress": "deflate",
+        "photometric": "RGB",
+    }
+    with rasterio.open(path, "w", **out) as dst:
+        dst.write(data)
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
+
+
+def crops(data: np.ndarray, cols: tuple[int, int], size: int, stride: int) -> list[Window]:
+    windows = []
+    for row in range(0, data.shape[1] - size + 1, stride):
+        for col in range(cols[0], cols[1] - size + 1, stride):
+            if (data[:, row : row + size, col : col + size] > 0).all():
+                windows.append(Window(col, row, size, size))
+    return windows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=Path("../shared/data/remote-sensing"))
+    parser.add_argument("--out", type=Path, default=Path("data/remote-sensing"))
+    parser.add_argument("--sample", type=Path, help="also write the 96 x 96 sample tile here")
+    args = parser.parse_args()
+    train, val = args.out / "train", args.out / "val"
+    train.mkdir(parents=True, exist_ok=True)
+    val.mkdir(parents=True, exist_ok=True)
+    landsat, landsat_profile = read_landsat(args.shared)
+    rgbn, rgbn_profile = read_rgbn(args.shared)
+    counts = {"train": 0, "val": 0}
+    for window in crops(landsat, LANDSAT_TRAIN_COLS, 256, 128):
+        data = landsat[:, window.row_off : window.row_off + 256, window.col_off : window.col_off + 256]
+        write_crop(train / f"landsat_r{window.row_off}_c{window.col_off}.tif", data, landsat_profile, window)
+        counts["train"] += 1
+    for window in crops(rgbn, RGBN_TRAIN_COLS, 256, 128):
+        data = rgbn[:, window.row_off : window.row_off + 256, window.col_off : window.col_off + 256]
+        write_crop(train / f"rgbn_r{window.row_off}_c{window.col_off}.tif", data, rgbn_profile, window)
+        counts["train"] += 1
+    for window in crops(landsat, LANDSAT_VAL_COLS, 192, 192):
+        data = landsat[:, window.row_off : window.row_off + 192, window.col_off : window.col_off + 192]
+        write_crop(val / f"landsat_r{window.row_off}_c{window.col_off}.tif", data, landsat_profile, window)
+        counts["val"] += 1
+    if args.sample:
+        args.sample.parent.mkdir(parents=True, exist_ok=True)
+        w = SAMPLE_WINDOW
+        data = landsat[:, w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
+        write_crop(args.sample, data, landsat_profile, w)
+    print(f"{counts['train']} training crops in {train}, {counts['val']} validation crops in {val}")
+
+
+if __name__ == "__main__":
+    main()
