@@ -29,8 +29,12 @@ demo: setup
 	$(VENV)/bin/restore plugins
 	$(VENV)/bin/restore --plugin image samples/image/astronaut_lr_x4.png -o out/astronaut_x4.png
 	@echo "wrote out/astronaut_x4.png (and its resolved config out/astronaut_x4.png.yaml)"
-	$(VENV)/bin/restore --plugin mri samples/mri/t2_lr.nii.gz --method r2d2 -o out/t2_x2.nii.gz
+	$(VENV)/bin/restore --plugin mri samples/mri/t2_lr.nii.gz -o out/t2_x2.nii.gz
 	@echo "wrote out/t2_x2.nii.gz: the ×2 in-plane R2D2+ restoration of a simulated T2w slab"
+	$(VENV)/bin/restore --plugin mri samples/mri/t2_lr.nii.gz --ref samples/mri/t1.nii.gz -o out/t2_ref_x2.nii.gz
+	@echo "wrote out/t2_ref_x2.nii.gz: the same slab by DisC-Diff, guided by the T1 (samples/mri/t1.nii.gz)"
+	$(VENV)/bin/restore --plugin remote-sensing samples/remote-sensing/landsat_val_96.tif --method dmdc -o out/landsat_val_96_x4.tif
+	@echo "wrote out/landsat_val_96_x4.tif: the ×4 DMDC restoration of a held-out Landsat 8 RGB tile (GeoTIFF, CRS kept)"
 
 $(TEST_VENV)/.installed: pyproject.toml $(PLUGINS)
 	$(PYTHON) -m venv $(TEST_VENV)
