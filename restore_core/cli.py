@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from restore_core import __version__

@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from restore_core.nets.rrdb import RRDBEncoder
-from restore_core.nets.unet import ConditionalUNet
+from restore_core.nets.unet import ConditionalUNet, pad_to_multiple
 
 DENOISERS: dict[str, type[nn.Module]] = {"conditional_unet": ConditionalUNet}
 ENCODERS: dict[str, type[nn.Module]] = {"rrdb": RRDBEncoder}
@@ -62,6 +62,7 @@ __all__ = [
     "ConditionalUNet",
     "RRDBEncoder",
     "build_denoiser",
+    "pad_to_multiple",
     "build_encoder",
     "count_parameters",
 ]

@@ -28,6 +28,24 @@ from torch import nn
 _LINEAR_MODE_BY_RANK = {2: "bilinear", 3: "trilinear"}
 
 
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> torch.Tensor:
+    """Pad the trailing end of each spatial axis of ``(B, C, *spatial)`` up to a multiple of ``multiple``.
+
+    ``mode`` is ``reflect`` or ``replicate``; reflection falls back to
+    replication when an axis is too short to reflect.  Crop the network's
+    output back with ``out[..., :s]`` per axis.
+    """
+    pads = [(-s) % multiple for s in x.shape[2:]]
+    if not any(pads):
+        return x
+    too_short = any(p >= s for p, s in zip(pads, x.shape[2:]))
+    pad_mode = "replicate" if mode == "replicate" or too_short else "reflect"
+    pad_arg: list[int] = []
+    for p in reversed(pads):  # F.pad lists the last axis first
+        pad_arg.extend((0, p))
+    return F.pad(x, pad_arg, mode=pad_mode)
+
 class ConditionalUNet(nn.Module):
     """Denoiser ``eps/x0/v = f(x_t, t, cond, encoder_features)`` on 2D or 3D grids.
 
@@ -186,16 +204,7 @@ class ConditionalUNet(nn.Module):
         return unet.out(h)
 
     def _pad_to_multiple(self, x: torch.Tensor) -> torch.Tensor:
-        """Pad the trailing end of each spatial axis up to ``size_multiple``."""
-        pads = [(-s) % self.size_multiple for s in x.shape[2:]]
-        if not any(pads):
-            return x
-        too_short = any(p >= s for p, s in zip(pads, x.shape[2:]))
-        mode = "replicate" if self.pad_mode == "replicate" or too_short else "reflect"
-        pad_arg: list[int] = []
-        for p in reversed(pads):  # F.pad lists the last axis first
-            pad_arg.extend((0, p))
-        return F.pad(x, pad_arg, mode=mode)
+        return pad_to_multiple(x, self.size_multiple, self.pad_mode)
 
     def _check_inputs(
         self, x_t: torch.Tensor, cond: torch.Tensor | None, encoder_features: torch.Tensor | None

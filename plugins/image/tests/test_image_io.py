@@ -1,7 +1,6 @@
 """The image plugin's I/O: bit depths, channel layouts, EXIF orientation, ICC, alpha."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import png

@@ -37,7 +37,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from restore_core.context import RunContext
@@ -53,9 +52,10 @@ from restore_mri.degradations import rician
 from restore_mri.disc_diff_net import DisentangledUNet
 from restore_mri.kspace import kspace_truncate
 from restore_mri.kspace_consistency import KSpaceConsistency, KSpaceTruncation
-from restore_mri.r2d2 import CHECKPOINTS, _slice_axis, denormalise, in_plane_factors, normalise, robust_range
+from restore_mri.r2d2 import CHECKPOINTS, _slice_axis, in_plane_factors
 from restore_mri.reference import load_reference
 from restore_mri.scale import scaled_length
+from restore_mri.slicewise import BatchSampler, normalise, restore_slicewise, robust_range, to_slices
 
 
 class DiscDiffModel(SRDiffusionModel):
@@ -250,29 +250,21 @@ class DiscDiffMethod(DiffusionSRMethod):
         check_sampling_config(cfg, model.process)
         section = cfg.get("disc_diff") or {}
         percentiles = tuple(section.get("percentiles", (0.5, 99.5)))
-        batch = max(1, int(section.get("batch_slices", 8)))
         lam = float((cfg.get("kspace") or {}).get("lam", 1.0))
         if not 0.0 <= lam <= 1.0:
             raise ConfigError(f"kspace.lam must lie in [0, 1], got {lam}")
         ref_slices = None
         if reference is not None:
-            ref_units = normalise(reference, robust_range(reference, percentiles))
-            ref_slices = torch.from_numpy(np.ascontiguousarray(np.moveaxis(ref_units, axis, 0)))[:, None]
-        frames = []
-        for index, frame in enumerate(sample.data):
-            bounds = robust_range(frame, percentiles)
-            slices = torch.from_numpy(np.ascontiguousarray(np.moveaxis(normalise(frame, bounds), axis, 0)))[:, None]
-            outputs = []
-            starts = range(0, slices.shape[0], batch)
-            for number, start in enumerate(context.progress(starts, total=len(starts), desc="slices")):
-                lr = slices[start : start + batch].to(context.device)
-                ref = ref_slices[start : start + batch].to(context.device) if ref_slices is not None else None
-                generator = context.generator(offset=1000 * index + number)
-                with torch.no_grad():
-                    hr = sample_disc_diff(model, lr, ref, factors, cfg, generator, lam)  # type: ignore[arg-type]
-                outputs.append(hr[:, 0].float().cpu())
-            restored = denormalise(np.moveaxis(torch.cat(outputs).numpy(), 0, axis), bounds)
-            if bool(section.get("clip", True)):
-                restored = np.clip(restored, float(frame.min()), float(frame.max()))
-            frames.append(restored)
-        return sample.resampled(np.stack(frames).astype(np.float32))
+            ref_slices = to_slices(normalise(reference, robust_range(reference, percentiles)), axis)
+
+        def prepare(index: int, slices: torch.Tensor) -> BatchSampler:
+            def sample_batch(lr: torch.Tensor, span: slice, generator: torch.Generator) -> torch.Tensor:
+                ref = ref_slices[span].to(context.device) if ref_slices is not None else None
+                return sample_disc_diff(model, lr, ref, factors, cfg, generator, lam)  # type: ignore[arg-type]
+
+            return sample_batch
+
+        return restore_slicewise(
+            sample, axis, prepare, context, percentiles=percentiles,
+            batch_slices=int(section.get("batch_slices", 8)), clip=bool(section.get("clip", True)),
+        )

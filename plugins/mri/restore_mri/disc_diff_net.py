@@ -27,12 +27,13 @@ import copy
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from monai.networks.blocks import ChannelSELayer
 from monai.networks.layers.factories import Conv
 from monai.networks.nets import DiffusionModelUNet
 from monai.networks.nets.diffusion_model_unet import get_timestep_embedding
 from torch import nn
+
+from restore_core.nets import pad_to_multiple
 
 STREAMS = ("x_t", "lr", "ref")
 
@@ -135,11 +136,4 @@ class DisentangledUNet(nn.Module):
         return self.forward_with_parts(x_t, t, up_lr, ref)[0]
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        pads = [(-s) % self.size_multiple for s in x.shape[2:]]
-        if not any(pads):
-            return x
-        pad_arg: list[int] = []
-        for p in reversed(pads):
-            pad_arg.extend((0, p))
-        mode = "replicate" if any(p >= s for p, s in zip(pads, x.shape[2:])) else "reflect"
-        return F.pad(x, pad_arg, mode=mode)
+        return pad_to_multiple(x, self.size_multiple)

@@ -54,32 +54,13 @@ from restore_mri.kspace import kspace_truncate
 from restore_mri.kspace_consistency import KSpaceConsistency, KSpaceTruncation
 from restore_mri.nifti import header_slice_axis
 from restore_mri.scale import parse_mri_scale, parse_slice_axis, scaled_length
+from restore_mri.slicewise import BatchSampler, normalise, restore_slicewise, robust_range
 
 CHECKPOINTS = Path(__file__).with_name("checkpoints")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
 # -- intensity normalisation ------------------------------------------------------------
-def robust_range(volume: np.ndarray, percentiles: Sequence[float] = (0.5, 99.5)) -> tuple[float, float]:
-    """The intensities mapped to -1 and 1: robust low/high percentiles (never equal)."""
-    low, high = (float(v) for v in np.percentile(np.asarray(volume, dtype=np.float64), [float(p) for p in percentiles]))
-    if not high > low:
-        low, high = float(np.min(volume)), float(np.max(volume))
-    if not high > low:
-        high = low + 1.0
-    return low, high
-
-
-def normalise(volume: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    low, high = bounds
-    return ((np.asarray(volume, dtype=np.float64) - low) / (high - low) * 2.0 - 1.0).astype(np.float32)
-
-
-def denormalise(x: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    low, high = bounds
-    return ((np.asarray(x, dtype=np.float64) + 1.0) / 2.0 * (high - low) + low).astype(np.float32)
-
-
 # -- sampling ------------------------------------------------------------------------------
 def estimate_sigma(lr: torch.Tensor) -> float:
     """Noise std (model units) of LR slices ``(S, 1, h, w)``: median over slices of the Haar-MAD estimate."""
@@ -226,28 +207,16 @@ class R2D2Method(DiffusionSRMethod):
         if model.process != "gaussian":
             raise ConfigError("method 'r2d2' needs a Gaussian diffusion (diffusion.process: gaussian)")
         section = cfg.get("r2d2") or {}
-        percentiles = tuple(section.get("percentiles", (0.5, 99.5)))
-        batch = max(1, int(section.get("batch_slices", 8)))
-        clip = bool(section.get("clip", True))
         fixed_sigma = (cfg.get("start") or {}).get("sigma")
-        frames = []
-        for index, frame in enumerate(sample.data):
-            bounds = robust_range(frame, percentiles)
-            slices = torch.from_numpy(np.ascontiguousarray(np.moveaxis(normalise(frame, bounds), axis, 0)))[:, None]
+
+        def prepare(index: int, slices: torch.Tensor) -> BatchSampler:
             sigma = float(fixed_sigma) if fixed_sigma is not None else estimate_sigma(slices)
             lam = consistency_weight(cfg, sigma)
             if not context.quiet:
                 context.log(f"r2d2: frame {index}: noise sigma {sigma:.4g} (model units), k-space weight {lam:g}")
-            outputs = []
-            starts = range(0, slices.shape[0], batch)
-            for number, start in enumerate(context.progress(starts, total=len(starts), desc="slices")):
-                lr = slices[start : start + batch].to(context.device)
-                generator = context.generator(offset=1000 * index + number)
-                with torch.no_grad():
-                    hr = sample_r2d2(model, lr, factors, cfg, generator, sigma, lam)
-                outputs.append(hr[:, 0].float().cpu())
-            restored = denormalise(np.moveaxis(torch.cat(outputs).numpy(), 0, axis), bounds)
-            if clip:
-                restored = np.clip(restored, float(frame.min()), float(frame.max()))
-            frames.append(restored)
-        return sample.resampled(np.stack(frames).astype(np.float32))
+            return lambda lr, span, generator: sample_r2d2(model, lr, factors, cfg, generator, sigma, lam)
+
+        return restore_slicewise(
+            sample, axis, prepare, context, percentiles=tuple(section.get("percentiles", (0.5, 99.5))),
+            batch_slices=int(section.get("batch_slices", 8)), clip=bool(section.get("clip", True)),
+        )

@@ -12,8 +12,6 @@ from omegaconf import OmegaConf
 from restore_core import api
 from restore_core.cli import main
 from restore_core.engine.training import TrainSettings
-from restore_core.errors import InputError, UsageError
-from restore_mri import disc_diff
 from restore_mri.disc_diff import DiscDiffMethod, detail_difficulty, disentanglement_loss, make_loss, paired_volumes
 from restore_mri.plugin import CONFIG_DIR
 from restore_mri.reference import reference_to_grid

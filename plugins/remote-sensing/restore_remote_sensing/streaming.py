@@ -281,7 +281,7 @@ def stream_restore(
     """Restore the region ``rows x cols`` of ``source`` into ``sink``; see the module docstring."""
     if rows.scale != cols.scale:
         raise ValueError("rows and cols must share one scale")
-    scale, channels = rows.scale, source.count
+    channels = source.count
     frontier = frontier if frontier is not None else Frontier(channels)
     block_h, block_w = sink.block_shape
     stats = StreamStats()

@@ -157,7 +157,7 @@ def test_other_gdal_rasters_are_read_erdas_img_and_vrt(tmp_path, make_raster, re
     """Not only GeoTIFF: an ERDAS Imagine file, and a VRT (e.g. a mosaic of tiles) restored to GeoTIFF."""
     data = smooth(2, 16, 24, "int16")
     img = make_raster(tmp_path / "scene.img", data, driver="HFA", tiled=False, blockxsize=None, blockysize=None)
-    base = make_raster(tmp_path / "base.tif", data)
+    make_raster(tmp_path / "base.tif", data)
     bands = "".join(
         f'<VRTRasterBand dataType="Int16" band="{b}"><SimpleSource><SourceFilename relativeToVRT="1">base.tif'
         f"</SourceFilename><SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>"
