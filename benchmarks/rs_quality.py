@@ -96,8 +96,11 @@ def main() -> None:
     parser.add_argument("--lpips-weights", default=str(REPO.parent / "shared" / "metrics" / "lpips_alex.safetensors"))
     parser.add_argument("--out", default="runs/benchmarks/rs-quality")
     parser.add_argument("--limit", type=int, help="only the first N crops (a quick look; nothing is written to the docs)")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="METHOD=PATH",
+                        help="evaluate METHOD with this checkpoint instead of the shipped one (nothing is written to the docs)")
     parser.add_argument("--tables", nargs="+", default=["area", "anisotropic blur"], choices=["area", "anisotropic blur"])
     args = parser.parse_args()
+    checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
     lpips = LPIPSMetric(args.lpips_weights)
     files = sorted(Path(args.data).glob("*.tif"))[: args.limit]
     hrs = [read(f) for f in files]
@@ -114,6 +117,8 @@ def main() -> None:
         for method in [*args.methods, *extra]:
             name, _, variant = method.partition("+")
             overrides = ["mosaic.neighbours=false", *([f"consistency.name={variant}"] if variant else [])]
+            if name in checkpoints:
+                overrides.append(f"model.checkpoint={checkpoints[name]}")
             began = time.time()
             written = api.restore(folder, plugin="remote-sensing", method=name, output=folder.parent / method, scale=SCALE, overrides=overrides)
             seconds = (time.time() - began) / len(written)
@@ -133,7 +138,7 @@ def main() -> None:
         "'+ ddnm' rows switch that step. PSNR/SSIM/LPIPS on RGB mapped by each HR crop's [min, max] to [0, 1]; "
         "seconds per crop on this CPU.\n\n" + "\n\n".join(sections)
     )
-    if args.limit or len(args.tables) < 2:
+    if args.limit or len(args.tables) < 2 or checkpoints:
         print(body)
         return
     update_section("rs-quality", "remote sensing: quality (×4)", body)

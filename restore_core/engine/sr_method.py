@@ -176,6 +176,10 @@ class DiffusionSRMethod:
         name = cfg.model.get("checkpoint")
         if not name:
             raise UsageError(f"method '{cfg.method}' has no checkpoint configured (model.checkpoint)")
+        return self.resolve_checkpoint(str(name))
+
+    def resolve_checkpoint(self, name: str) -> Path:
+        """A shipped checkpoint's name (``checkpoints/<name>.safetensors``) or a path, as an existing file."""
         path = Path(str(name)).expanduser()
         if not path.is_absolute() and not path.exists():
             path = self.checkpoint_dir() / path
@@ -259,7 +263,7 @@ class DiffusionSRMethod:
 
     def train(self, cfg: DictConfig, context: RunContext, *, data: Any, output_dir: Any = None, max_steps: int | None = None) -> Path:
         from restore_core.engine.pairs import TrainingDataError
-        from restore_core.engine.training import TrainSettings, train_model
+        from restore_core.engine.training import TrainSettings, freeze_except, train_model
 
         if data is None:
             raise UsageError("training needs --data (a folder of high-resolution files)")
@@ -278,7 +282,30 @@ class DiffusionSRMethod:
         out = Path(output_dir) if output_dir else Path("runs") / f"{cfg.plugin}-{cfg.method}"
         settings = TrainSettings.from_config(plain(cfg.train), max_steps)
         card = self.model_card(cfg, channels, data)
+        if cfg.train.get("init"):
+            card["init"] = str(self.initialise(model, str(cfg.train.init)))
+        if settings.trainable:
+            try:
+                freeze_except(model, settings.trainable)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         return train_model(model, pairs, settings, out, context, card, self.validator(cfg, context), self.training_loss(cfg))
+
+    def initialise(self, model: torch.nn.Module, name: str) -> Path:
+        """Load ``train.init`` (a checkpoint name or path) into ``model`` before training: fine-tuning.
+
+        The checkpoint must hold every weight of this network with the same
+        shapes (same method and architecture); anything else is refused.
+        """
+        path = self.resolve_checkpoint(name)
+        modules, _ = load_checkpoint(path, device="cpu")
+        state = {k: v.float() if v.is_floating_point() else v for k, v in modules["model"].items()}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+            raise ConfigError(f"train.init: {path} does not fit this method's network ({first})") from None
+        return path
 
     def build_model(self, cfg: DictConfig, channels: int) -> torch.nn.Module:
         """The network of this method (override for architectures beyond :class:`SRDiffusionModel`)."""

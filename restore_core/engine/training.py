@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -85,6 +85,7 @@ class TrainSettings:
     checkpoint_every: int
     p_uncond: float
     loss: str
+    trainable: tuple[str, ...] | None = None
 
     @classmethod
     def from_config(cls, train_cfg: Mapping[str, Any], max_steps: int | None = None) -> "TrainSettings":
@@ -97,7 +98,30 @@ class TrainSettings:
             checkpoint_every=int(train_cfg["checkpoint_every"]),
             p_uncond=float(train_cfg.get("p_uncond", 0.0)),
             loss=str(train_cfg.get("loss", "l2")),
+            trainable=tuple(str(p) for p in train_cfg["trainable"]) if train_cfg.get("trainable") else None,
         )
+
+
+def freeze_except(model: torch.nn.Module, prefixes: Sequence[str]) -> list[torch.nn.Parameter]:
+    """Freeze every parameter whose name starts with none of ``prefixes``; return the trainable ones.
+
+    Fine-tuning a part of a network (``train.trainable``), e.g. DDSR's kernel
+    predictor on larger patches after the joint training.  A prefix matches
+    whole name components (``encoder`` matches ``encoder.body.0.weight``,
+    not ``encoder_proj.weight``).
+    """
+    names = [name for name, _ in model.named_parameters()]
+    unused = [p for p in prefixes if not any(n == p or n.startswith(f"{p}.") for n in names)]
+    if unused:
+        tops = sorted({n.split(".")[0] for n in names})
+        raise ValueError(f"train.trainable: {unused[0]!r} names no parameters; top-level modules: {', '.join(tops)}")
+    trainable = []
+    for name, parameter in model.named_parameters():
+        keep = any(name == p or name.startswith(f"{p}.") for p in prefixes)
+        parameter.requires_grad_(keep)
+        if keep:
+            trainable.append(parameter)
+    return trainable
 
 
 def regression_target(model: SRDiffusionModel, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -238,7 +262,8 @@ def train_model(
     output_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(context.seed)
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    parameters = freeze_except(model, settings.trainable) if settings.trainable else list(model.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True)
     dtype = amp_dtype(device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
@@ -268,7 +293,7 @@ def train_model(
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         ema.update_parameters(model)
@@ -296,6 +321,6 @@ def train_model(
 
 
 __all__ = [
-    "TrainSettings", "PairSource", "LossFn", "NoisyInput", "train_model", "diffusion_loss", "noisy_input",
+    "TrainSettings", "PairSource", "freeze_except", "LossFn", "NoisyInput", "train_model", "diffusion_loss", "noisy_input",
     "regression_target", "charbonnier_loss", "LOSSES", "hr_size_for",
 ]

@@ -139,3 +139,25 @@ def test_ddnm_makes_the_restored_image_consistent_with_its_input(checkpoints, tm
     assert hr.dtype == np.float32 and hr.shape == (32, 32, 3)
     pooled = hr.reshape(8, 4, 8, 4, 3).mean(axis=(1, 3))
     np.testing.assert_allclose(pooled, lr, atol=1e-5)
+
+
+def test_fine_tuning_starts_from_init_and_trains_only_the_named_modules(train_folder, checkpoints, tmp_path):
+    start, _ = load_checkpoint(checkpoints["srdiff"])
+    tuned = api.train(
+        "image", "srdiff", data=train_folder, output_dir=tmp_path / "tuned", steps=2, device="cpu",
+        overrides=[*tiny("srdiff"), f"train.init={checkpoints['srdiff']}", "train.trainable=[encoder]", "train.ema_decay=0.0"],
+    )
+    weights, card = load_checkpoint(tuned)
+    assert card["init"] == str(checkpoints["srdiff"])
+    changed = {key for key, tensor in start["model"].items() if not torch.equal(tensor, weights["model"][key])}
+    assert changed and all(key.startswith("encoder.") for key in changed)  # the denoiser kept the init weights
+
+
+def test_fine_tuning_refuses_an_unknown_module_and_a_checkpoint_of_another_network(train_folder, checkpoints, tmp_path, capsys):
+    base = ["train", "--plugin", "image", "--method", "srdiff", "--data", str(train_folder), "--steps", "1", "--device", "cpu", *tiny("srdiff")]
+    assert main([*base, "--out", str(tmp_path / "a"), "train.trainable=[kernel_predictor]"]) == 2
+    assert "train.trainable: 'kernel_predictor' names no parameters" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "b"), f"train.init={checkpoints['sr3']}"]) == 2
+    err = capsys.readouterr().err
+    assert "train.init:" in err and "does not fit this method's network" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a" / "model.safetensors").exists() and not (tmp_path / "b" / "model.safetensors").exists()

@@ -59,8 +59,12 @@ def kernel_code_loss(model: DDSRModel, lr: torch.Tensor, kernels: torch.Tensor) 
     return F.mse_loss(predicted, true), predicted, true
 
 
-def ddsr_loss(kernel_weight: float, p_predicted_code: float) -> Callable[..., Any]:
-    """A :data:`restore_core.engine.training.LossFn` for DDSR's joint training (module docstring)."""
+def ddsr_loss(kernel_weight: float, p_predicted_code: float, diffusion_weight: float = 1.0) -> Callable[..., Any]:
+    """A :data:`restore_core.engine.training.LossFn` for DDSR's joint training (module docstring).
+
+    ``diffusion_weight = 0`` trains the kernel predictor alone (no denoiser
+    pass): the refinement stage, with ``train.trainable: [kernel_predictor]``.
+    """
 
     def loss_fn(model: DDSRModel, batch: tuple, generator: torch.Generator, settings: TrainSettings) -> tuple[torch.Tensor, dict[str, float]]:
         lr, hr, extras = batch
@@ -68,13 +72,15 @@ def ddsr_loss(kernel_weight: float, p_predicted_code: float) -> Callable[..., An
         predicted = model.predict_code(features)
         true = model.kernel_pca.encode(extras["kernel"])
         code_loss = F.mse_loss(predicted, true)
+        if diffusion_weight == 0:
+            return kernel_weight * code_loss, {"kernel": code_loss.item()}
         use_predicted = (torch.rand(lr.shape[0], generator=generator) < p_predicted_code).to(lr.device)[:, None]
         code = torch.where(use_predicted, predicted.detach(), true)
         cond = model.condition_from(lr, tuple(hr.shape[2:]), features, code)
         draw = noisy_input(model, lr, hr, generator, settings, cond=cond)
         output = model.denoise(draw.x_t, draw.t, draw.cond)
         diffusion = LOSSES[settings.loss](output, regression_target(model, draw.x0, draw.noise, draw.t))
-        return diffusion + kernel_weight * code_loss, {"diffusion": diffusion.item(), "kernel": code_loss.item()}
+        return diffusion_weight * diffusion + kernel_weight * code_loss, {"diffusion": diffusion.item(), "kernel": code_loss.item()}
 
     return loss_fn
 
@@ -91,7 +97,8 @@ class DDSR(RSDiffusionSR):
         return kernel_degradation(scale, **dict(plain(cfg.train.degradation_params) or {}))
 
     def training_loss(self, cfg: DictConfig) -> Any:
-        return ddsr_loss(float(cfg.train.kernel_weight), float(cfg.train.p_predicted_code))
+        train = cfg.train
+        return ddsr_loss(float(train.kernel_weight), float(train.p_predicted_code), float(train.get("diffusion_weight", 1.0)))
 
 
 __all__ = ["DDSR", "DDSRModel", "kernel_degradation", "kernel_code_loss", "ddsr_loss"]

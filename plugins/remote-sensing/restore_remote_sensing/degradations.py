@@ -6,16 +6,27 @@ evaluation degradation of issue 5, item 6).
 ``anisotropic_gaussian``: the blind-SR degradation DDSR trains with (Xu et
 al. 2023, following IKC, Gu et al. 2019, and DAN, Luo et al. 2020):
 ``LR = (HR * k) ↓s + n`` with ``k`` a random anisotropic Gaussian kernel
-(widths σ1, σ2 ~ U(σ_min, σ_max), rotation θ ~ U(0, π)), ``↓s`` antialiased
-bicubic downsampling (``downsample: bicubic``, the IKC/DAN setting) or s-fold
-decimation (``stride``), and ``n`` Gaussian noise of std ~ U(0, noise_max) in
-the tensor's units.  :meth:`AnisotropicGaussian.sample` also returns the
+(widths σ1, σ2 ~ U(σ_min, σ_max), rotation θ ~ U(0, π)) and ``n`` Gaussian
+noise of std ~ U(0, noise_max) in the tensor's units.  ``↓s`` is one of
+
+* ``bicubic``: antialiased bicubic downsampling (the IKC/DAN setting);
+* ``area``: ×s average pooling, i.e. the sensor integrating over its pixel
+  after the optics' blur ``k`` (the point-spread function); with σ → 0.2 it
+  is the ``area`` degradation itself.  Antialiased bicubic ×4 is blurrier
+  than a 4-px box, so a model trained on ``bicubic`` only never sees LR as
+  sharp as area-downsampled LR;
+* ``stride``: s-fold decimation at the first pixel of each s×s block (IKC's
+  convention); note that this shifts the LR grid by (s − 1)/2 HR pixels
+  against ``area``/``bicubic`` and against GDAL's pixel-is-area geometry.
+
+``downsample`` may also be a list: each batch element then draws one of them
+uniformly.  :meth:`AnisotropicGaussian.sample` also returns the
 kernels, which DDSR's kernel predictor learns to estimate.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +56,18 @@ def anisotropic_gaussian_kernel(sigma_1: float, sigma_2: float, theta: float, si
     return (kernel / kernel.sum()).to(torch.float32)
 
 
+def _bicubic(blurred: torch.Tensor, scale: int) -> torch.Tensor:
+    size = (blurred.shape[-2] // scale, blurred.shape[-1] // scale)
+    return F.interpolate(blurred, size=size, mode="bicubic", align_corners=False, antialias=True)
+
+
+DOWNSAMPLERS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
+    "bicubic": _bicubic,
+    "area": lambda blurred, scale: F.avg_pool2d(blurred, scale),
+    "stride": lambda blurred, scale: blurred[..., ::scale, ::scale],
+}
+
+
 class DegradedBatch(NamedTuple):
     lr: torch.Tensor
     kernels: torch.Tensor  # (B, size, size)
@@ -57,16 +80,18 @@ class AnisotropicGaussian:
 
     def __init__(
         self, scale: int, kernel_size: int = 21, sigma_min: float = 0.2, sigma_max: float | None = None,
-        noise_max: float = 0.0, downsample: str = "bicubic",
+        noise_max: float = 0.0, downsample: str | Sequence[str] = "bicubic",
     ) -> None:
-        if downsample not in ("bicubic", "stride"):
-            raise ValueError(f"downsample must be 'bicubic' or 'stride', got {downsample!r}")
+        modes = (downsample,) if isinstance(downsample, str) else tuple(downsample)
+        unknown = [m for m in modes if m not in DOWNSAMPLERS]
+        if not modes or unknown:
+            raise ValueError(f"downsample must be one or a list of {sorted(DOWNSAMPLERS)}, got {downsample!r}")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         self.scale, self.kernel_size = int(scale), int(kernel_size)
         # IKC's ranges: sigma in [0.2, 2] at x2, [0.2, 4] at x4.
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max if sigma_max is not None else scale)
-        self.noise_max, self.downsample = float(noise_max), downsample
+        self.noise_max, self.downsample = float(noise_max), modes
 
     def random_params(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         u = torch.rand((n, 3), generator=generator, dtype=torch.float64)
@@ -82,11 +107,12 @@ class AnisotropicGaussian:
         pad = self.kernel_size // 2
         padded = F.pad(hr.reshape(1, batch * channels, *hr.shape[2:]), (pad, pad, pad, pad), mode="reflect")
         blurred = F.conv2d(padded, weight, groups=batch * channels).reshape(hr.shape)
-        if self.downsample == "stride":
-            lr = blurred[..., :: self.scale, :: self.scale]
-        else:
-            size = (hr.shape[-2] // self.scale, hr.shape[-1] // self.scale)
-            lr = F.interpolate(blurred, size=size, mode="bicubic", align_corners=False, antialias=True)
+        lr = DOWNSAMPLERS[self.downsample[0]](blurred, self.scale)
+        if len(self.downsample) > 1:
+            choice = torch.randint(len(self.downsample), (batch,), generator=generator)
+            for index, mode in enumerate(self.downsample[1:], start=1):
+                chosen = (choice == index).to(lr.device)[:, None, None, None]
+                lr = torch.where(chosen, DOWNSAMPLERS[mode](blurred, self.scale), lr)
         noise_sigma = self.noise_max * torch.rand(batch, generator=generator, dtype=torch.float64)
         if self.noise_max > 0:
             noise = torch.randn(lr.shape, generator=generator, dtype=lr.dtype)

@@ -107,6 +107,21 @@ def test_kernel_predictor_is_trained_by_the_code_loss(tiny):
     assert kernel_code_loss(model, data[0], data[2]["kernel"])[0].item() < before
 
 
+
+def test_predictor_refinement_stage_skips_the_denoiser(tiny):
+    """diffusion_weight = 0: the loss is the code loss alone and the denoiser is never run."""
+    cfg, model = tiny
+    model = copy.deepcopy(model)
+    settings = TrainSettings.from_config(OmegaConf.to_container(cfg.train))
+    data = batch(cfg)
+    calls = []
+    model.denoiser.register_forward_hook(lambda *args: calls.append(1))
+    loss, terms = ddsr_loss(1.0, 0.5, diffusion_weight=0.0)(model, data, torch.Generator().manual_seed(0), settings)
+    assert set(terms) == {"kernel"} and not calls
+    torch.testing.assert_close(loss, kernel_code_loss(model, data[0], data[2]["kernel"])[0])
+    ddsr_loss(1.0, 0.5)(model, data, torch.Generator().manual_seed(0), settings)
+    assert calls  # the joint loss does run it
+
 def test_restore_file_streams_a_geotiff(tmp_path, tiny_checkpoints, make_raster, read_raster, smooth, tiny_overrides):
     data = smooth(3, 20, 24, "uint16")
     data[:, -2:, -3:] = 0

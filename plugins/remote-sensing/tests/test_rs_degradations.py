@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from restore_core.plugins import require_plugin
@@ -40,3 +41,28 @@ def test_sample_returns_the_kernels_and_is_reproducible():
     # A constant image stays constant under any normalised blur (up to noise).
     flat = AnisotropicGaussian(scale=2, kernel_size=11, downsample="stride").sample(torch.full((1, 2, 16, 16), 0.5))
     torch.testing.assert_close(flat.lr, torch.full((1, 2, 8, 8), 0.5), atol=1e-5, rtol=0)
+
+
+def test_area_downsampling_after_a_narrow_kernel_is_the_area_degradation():
+    hr = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+    narrow = AnisotropicGaussian(scale=4, kernel_size=21, sigma_min=0.2, sigma_max=0.2001, downsample="area")
+    torch.testing.assert_close(narrow(hr), torch.nn.functional.avg_pool2d(hr, 4), atol=1e-5, rtol=0)
+    bicubic = AnisotropicGaussian(scale=4, kernel_size=21, sigma_min=0.2, sigma_max=0.2001, downsample="bicubic")
+    assert (bicubic(hr) - narrow(hr)).abs().max() > 1e-2  # antialiased bicubic is not a 4-px box
+
+
+def test_a_list_of_downsamplers_draws_one_per_sample():
+    hr = torch.rand(16, 1, 32, 32, dtype=torch.float64)
+    mixed = AnisotropicGaussian(scale=4, kernel_size=21, downsample=["area", "bicubic"]).sample(hr, torch.Generator().manual_seed(3))
+    # Same seed, so the same kernels: each sample must equal the area or the bicubic result.
+    area = AnisotropicGaussian(scale=4, kernel_size=21, downsample="area").sample(hr, torch.Generator().manual_seed(3)).lr
+    bicubic = AnisotropicGaussian(scale=4, kernel_size=21, downsample="bicubic").sample(hr, torch.Generator().manual_seed(3)).lr
+    is_area = [torch.allclose(mixed.lr[i], area[i]) for i in range(16)]
+    is_bicubic = [torch.allclose(mixed.lr[i], bicubic[i]) for i in range(16)]
+    assert all(a != b for a, b in zip(is_area, is_bicubic))  # each sample is exactly one of the two
+    assert 0 < sum(is_area) < 16
+
+
+def test_an_unknown_downsampler_is_refused():
+    with pytest.raises(ValueError, match="downsample"):
+        AnisotropicGaussian(scale=4, downsample="nearest")
