@@ -10,15 +10,22 @@ estimates ``k`` and conditions the reconstruction on the estimate:
   (concatenated), the RRDB encodings and the code stretched to maps
   (:mod:`restore_remote_sensing.ddsr_model`).
 
-Training synthesises LR with random anisotropic Gaussian kernels, ×s bicubic
+Training synthesises LR with random anisotropic Gaussian kernels, ×s
 downsampling and Gaussian noise (``anisotropic_gaussian``; the kernels travel
-with the batch).  **The kernel predictor is trained jointly** with the
+with the batch).  Our choices for remote sensing: the kernel is the PSF and
+the downsampling is ×s area (pixel integration) rather than IKC's bicubic,
+and the widths are log-uniform so that sharp PSFs are as common as blurry
+ones (details and measurements: ``configs/remote-sensing/ddsr.yaml``,
+docs/training.md).  **The kernel predictor is trained jointly** with the
 denoiser: ``L = L_diffusion + λ_k ‖ĉ − c‖²`` with ``c`` the true kernel's code
 (the code loss also trains the shared RRDB encoder).  The denoiser is
 conditioned on the true code for a fraction ``1 − p_predicted_code`` of the
 samples (teacher forcing, as IKC trains its SFTMD on true kernels) and on the
 detached predicted code otherwise, so it learns to use the code and to
 tolerate the predictor's errors; at inference it sees the predicted code only.
+A second stage (``ddsr_loss(..., diffusion_weight=0)`` with
+``train.trainable: [kernel_predictor]``) refines the predictor alone on
+larger patches, where a blur can be told apart.
 
 As for DMDC (see :mod:`restore_remote_sensing.dmdc`), short CPU training made
 us diffuse the residual HR − up(LR) with an x0-predicting network in the

@@ -45,7 +45,7 @@ class DDSRModel(SRDiffusionModel):
     """:class:`SRDiffusionModel` with an RRDB encoder, a kernel predictor and a PCA kernel basis.
 
     ``model.kernel``: ``code_dim``, ``kernel_size``, ``sigma_min``/``sigma_max``
-    (the PCA's kernel family), ``pca_samples``, ``predictor_width``.
+    and ``sigma_sampling`` (the PCA's kernel family), ``pca_samples``, ``predictor_width``.
     """
 
     def __init__(self, model_cfg: Mapping[str, Any], diffusion_cfg: Mapping[str, Any], spatial_dims: int, channels: int, scale: int = 4) -> None:
@@ -56,7 +56,7 @@ class DDSRModel(SRDiffusionModel):
         self.code_dim = int(kernel["code_dim"])
         self.kernel_pca = KernelPCA(
             int(kernel["kernel_size"]), self.code_dim, scale, float(kernel["sigma_min"]),
-            float(kernel["sigma_max"]), int(kernel["pca_samples"]),
+            float(kernel["sigma_max"]), int(kernel["pca_samples"]), sigma_sampling=str(kernel.get("sigma_sampling", "uniform")),
         )
         self.kernel_predictor = KernelPredictor(self.encoder.out_channels, self.code_dim, int(kernel["predictor_width"]))
         # the denoiser sees [RRDB features, code maps]: rebuild it with the wider injection

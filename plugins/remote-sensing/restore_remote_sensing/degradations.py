@@ -6,7 +6,9 @@ evaluation degradation of issue 5, item 6).
 ``anisotropic_gaussian``: the blind-SR degradation DDSR trains with (Xu et
 al. 2023, following IKC, Gu et al. 2019, and DAN, Luo et al. 2020):
 ``LR = (HR * k) ↓s + n`` with ``k`` a random anisotropic Gaussian kernel
-(widths σ1, σ2 ~ U(σ_min, σ_max), rotation θ ~ U(0, π)) and ``n`` Gaussian
+(widths σ1, σ2 ~ U(σ_min, σ_max), or log-uniform with ``sigma_sampling:
+log_uniform`` so that sharp, well-focused PSFs are as frequent as blurry
+ones; rotation θ ~ U(0, π)) and ``n`` Gaussian
 noise of std ~ U(0, noise_max) in the tensor's units.  ``↓s`` is one of
 
 * ``bicubic``: antialiased bicubic downsampling (the IKC/DAN setting);
@@ -80,8 +82,11 @@ class AnisotropicGaussian:
 
     def __init__(
         self, scale: int, kernel_size: int = 21, sigma_min: float = 0.2, sigma_max: float | None = None,
-        noise_max: float = 0.0, downsample: str | Sequence[str] = "bicubic",
+        noise_max: float = 0.0, downsample: str | Sequence[str] = "bicubic", sigma_sampling: str = "uniform",
     ) -> None:
+        if sigma_sampling not in ("uniform", "log_uniform"):
+            raise ValueError(f"sigma_sampling must be 'uniform' or 'log_uniform', got {sigma_sampling!r}")
+        self.sigma_sampling = sigma_sampling
         modes = (downsample,) if isinstance(downsample, str) else tuple(downsample)
         unknown = [m for m in modes if m not in DOWNSAMPLERS]
         if not modes or unknown:
@@ -95,8 +100,12 @@ class AnisotropicGaussian:
 
     def random_params(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         u = torch.rand((n, 3), generator=generator, dtype=torch.float64)
-        span = self.sigma_max - self.sigma_min
-        return torch.stack([self.sigma_min + span * u[:, 0], self.sigma_min + span * u[:, 1], math.pi * u[:, 2]], dim=1)
+        if self.sigma_sampling == "log_uniform":
+            low, high = math.log(self.sigma_min), math.log(self.sigma_max)
+            sigmas = torch.exp(low + (high - low) * u[:, :2])
+        else:
+            sigmas = self.sigma_min + (self.sigma_max - self.sigma_min) * u[:, :2]
+        return torch.stack([sigmas[:, 0], sigmas[:, 1], math.pi * u[:, 2]], dim=1)
 
     def sample(self, hr: torch.Tensor, generator: torch.Generator | None = None) -> DegradedBatch:
         """Degrade ``(B, C, H, W)`` and return the LR batch with its kernels and noise levels."""

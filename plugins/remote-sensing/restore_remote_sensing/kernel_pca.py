@@ -21,11 +21,13 @@ class KernelPCA(nn.Module):
 
     def __init__(
         self, kernel_size: int = 21, code_dim: int = 10, scale: int = 4, sigma_min: float = 0.2,
-        sigma_max: float | None = None, samples: int = 2000, seed: int = 0,
+        sigma_max: float | None = None, samples: int = 2000, seed: int = 0, sigma_sampling: str = "uniform",
     ) -> None:
         super().__init__()
         self.kernel_size, self.code_dim = int(kernel_size), int(code_dim)
-        family = AnisotropicGaussian(scale, kernel_size=kernel_size, sigma_min=sigma_min, sigma_max=sigma_max)
+        family = AnisotropicGaussian(
+            scale, kernel_size=kernel_size, sigma_min=sigma_min, sigma_max=sigma_max, sigma_sampling=sigma_sampling
+        )
         params = family.random_params(int(samples), torch.Generator().manual_seed(int(seed)))
         kernels = torch.stack([anisotropic_gaussian_kernel(*map(float, p), size=self.kernel_size) for p in params])
         flat = kernels.flatten(1).double()

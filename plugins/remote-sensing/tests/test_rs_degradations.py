@@ -66,3 +66,15 @@ def test_a_list_of_downsamplers_draws_one_per_sample():
 def test_an_unknown_downsampler_is_refused():
     with pytest.raises(ValueError, match="downsample"):
         AnisotropicGaussian(scale=4, downsample="nearest")
+
+
+def test_log_uniform_widths_stay_in_range_and_favour_sharp_kernels():
+    generator = torch.Generator().manual_seed(0)
+    uniform = AnisotropicGaussian(4, sigma_min=0.2, sigma_max=4.0).random_params(4000, generator)[:, :2]
+    logged = AnisotropicGaussian(4, sigma_min=0.2, sigma_max=4.0, sigma_sampling="log_uniform").random_params(4000, generator)[:, :2]
+    assert float(logged.min()) >= 0.2 and float(logged.max()) <= 4.0
+    sharp = [float((s < 0.9).double().mean()) for s in (uniform, logged)]
+    assert sharp[0] == pytest.approx(0.7 / 3.8, abs=0.03) and sharp[1] == pytest.approx(math.log(4.5) / math.log(20), abs=0.03)
+    assert float(logged.log().median()) == pytest.approx(math.log(math.sqrt(0.8)), abs=0.05)  # median of log-uniform: geometric mean
+    with pytest.raises(ValueError, match="sigma_sampling"):
+        AnisotropicGaussian(4, sigma_sampling="gamma")
