@@ -100,6 +100,8 @@ def main() -> None:
                         help="evaluate METHOD with this checkpoint instead of the shipped one (nothing is written to the docs)")
     parser.add_argument("--tables", nargs="+", default=["area", "anisotropic blur"], choices=["area", "anisotropic blur"])
     args = parser.parse_args()
+    if any("=" not in item for item in args.checkpoint):
+        parser.error("--checkpoint takes METHOD=PATH, e.g. ddsr=runs/rs-ddsr/model.safetensors")
     checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
     lpips = LPIPSMetric(args.lpips_weights)
     files = sorted(Path(args.data).glob("*.tif"))[: args.limit]

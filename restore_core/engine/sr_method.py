@@ -178,7 +178,7 @@ class DiffusionSRMethod:
             raise UsageError(f"method '{cfg.method}' has no checkpoint configured (model.checkpoint)")
         return self.resolve_checkpoint(str(name))
 
-    def resolve_checkpoint(self, name: str) -> Path:
+    def resolve_checkpoint(self, name: str, key: str = "model.checkpoint") -> Path:
         """A shipped checkpoint's name (``checkpoints/<name>.safetensors``) or a path, as an existing file."""
         path = Path(str(name)).expanduser()
         if not path.is_absolute() and not path.exists():
@@ -186,7 +186,7 @@ class DiffusionSRMethod:
         if path.suffix != ".safetensors":
             path = path.with_suffix(".safetensors")
         if not path.is_file():
-            raise UsageError(f"{path}: checkpoint not found (train one with 'restore train' or set model.checkpoint)")
+            raise UsageError(f"{path}: checkpoint not found (train one with 'restore train' or set {key})")
         return path
 
     def load_model(self, cfg: DictConfig, channels: int, device: str) -> SRDiffusionModel:
@@ -282,8 +282,9 @@ class DiffusionSRMethod:
         out = Path(output_dir) if output_dir else Path("runs") / f"{cfg.plugin}-{cfg.method}"
         settings = TrainSettings.from_config(plain(cfg.train), max_steps)
         card = self.model_card(cfg, channels, data)
-        if cfg.train.get("init"):
-            card["init"] = str(self.initialise(model, str(cfg.train.init)))
+        resuming = (out / "last.safetensors").is_file() and (out / "training_state.safetensors").is_file()
+        if cfg.train.get("init"):  # when resuming, the run's own last weights replace the init anyway
+            card["init"] = load_checkpoint(out / "last.safetensors")[1].get("init") if resuming else self.initialise(model, cfg)
         if settings.trainable:
             try:
                 freeze_except(model, settings.trainable)
@@ -291,21 +292,35 @@ class DiffusionSRMethod:
                 raise ConfigError(str(exc)) from None
         return train_model(model, pairs, settings, out, context, card, self.validator(cfg, context), self.training_loss(cfg))
 
-    def initialise(self, model: torch.nn.Module, name: str) -> Path:
+    def initialise(self, model: torch.nn.Module, cfg: DictConfig) -> dict[str, Any]:
         """Load ``train.init`` (a checkpoint name or path) into ``model`` before training: fine-tuning.
 
-        The checkpoint must hold every weight of this network with the same
-        shapes (same method and architecture); anything else is refused.
+        The checkpoint must come from the same network: same ``model.*`` and
+        ``diffusion.*`` settings (not only the same tensor shapes: a change of
+        prediction target or schedule has none) and the same weights.  Returns
+        the init's provenance for the new model card: path, sha256, steps,
+        training seconds and its own config.
         """
-        path = self.resolve_checkpoint(name)
-        modules, _ = load_checkpoint(path, device="cpu")
+        path = self.resolve_checkpoint(str(cfg.train.init), key="train.init")
+        modules, init_card = load_checkpoint(path, device="cpu")
+        stored = OmegaConf.create(init_card.get("config") or {})
+        differences = architecture_differences(cfg, stored) if "model" in stored else []
+        if differences:
+            theirs = OmegaConf.select(stored, differences[0])
+            raise ConfigError(
+                f"train.init: {path} was trained with {differences[0]}={theirs!r}, this run has "
+                f"{OmegaConf.select(cfg, differences[0])!r} (set it to match, or train from scratch)"
+            )
         state = {k: v.float() if v.is_floating_point() else v for k, v in modules["model"].items()}
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
             first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
             raise ConfigError(f"train.init: {path} does not fit this method's network ({first})") from None
-        return path
+        return {
+            "path": str(path), "sha256": init_card.get("sha256"), "steps": init_card.get("steps"),
+            "train_seconds": init_card.get("train_seconds"), "config": init_card.get("config"),
+        }
 
     def build_model(self, cfg: DictConfig, channels: int) -> torch.nn.Module:
         """The network of this method (override for architectures beyond :class:`SRDiffusionModel`)."""

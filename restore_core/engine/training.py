@@ -98,8 +98,15 @@ class TrainSettings:
             checkpoint_every=int(train_cfg["checkpoint_every"]),
             p_uncond=float(train_cfg.get("p_uncond", 0.0)),
             loss=str(train_cfg.get("loss", "l2")),
-            trainable=tuple(str(p) for p in train_cfg["trainable"]) if train_cfg.get("trainable") else None,
+            trainable=_names(train_cfg.get("trainable")),
         )
+
+
+def _names(value: Any) -> tuple[str, ...] | None:
+    """``train.trainable`` as a tuple of module names: a list, or one name as a string."""
+    if not value:
+        return None
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def freeze_except(model: torch.nn.Module, prefixes: Sequence[str]) -> list[torch.nn.Parameter]:
@@ -220,10 +227,17 @@ def _autocast(device: str, dtype: torch.dtype | None) -> Any:
 def _resume(
     last: Path, state_file: Path, model: torch.nn.Module, ema: AveragedModel, optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler, generator: torch.Generator, pairs: PairSource, device: str,
+    trainable: Sequence[str] | None = None,
 ) -> int:
     """Load weights, optimizer, scaler and random states of an interrupted run; return its step."""
     modules, card = load_checkpoint(last, device=device)
     state = load_training_state(state_file)
+    before = (state.extra or {}).get("trainable")
+    if before is not None and list(before) != list(trainable or ()):
+        raise CheckpointError(
+            last, f"this run trained {list(before) or 'all parameters'}, not {list(trainable or ()) or 'all parameters'} "
+            "(train.trainable): use the same setting to resume, or another --out"
+        )
     if card.get("steps") != state.step:
         raise CheckpointError(
             last, f"checkpoint and training state disagree: {last.name} is at step {card.get('steps')}, "
@@ -271,7 +285,7 @@ def train_model(
     last, state_file = output_dir / "last.safetensors", output_dir / "training_state.safetensors"
     start = 0
     if last.is_file() and state_file.is_file():
-        start = _resume(last, state_file, model, ema, optimizer, scaler, generator, pairs, device)
+        start = _resume(last, state_file, model, ema, optimizer, scaler, generator, pairs, device, settings.trainable)
         context.log(f"resuming from step {start}")
     batches = iter(pairs)
     loss_fn = loss_fn or default_loss
@@ -308,7 +322,7 @@ def train_model(
                 rng_state=capture_rng_state(),
                 extra={
                     "generator": generator.get_state(), "pairs": pairs.state(), "ema_n": int(ema.n_averaged),
-                    "scaler": scaler.state_dict(),
+                    "scaler": scaler.state_dict(), "trainable": list(settings.trainable or ()),
                 },
             )
             recent = sum(losses[-100:]) / max(1, len(losses[-100:]))

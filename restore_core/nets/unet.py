@@ -28,7 +28,6 @@ from torch import nn
 _LINEAR_MODE_BY_RANK = {2: "bilinear", 3: "trilinear"}
 
 
-
 def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> torch.Tensor:
     """Pad the trailing end of each spatial axis of ``(B, C, *spatial)`` up to a multiple of ``multiple``.
 
@@ -45,6 +44,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> to
     for p in reversed(pads):  # F.pad lists the last axis first
         pad_arg.extend((0, p))
     return F.pad(x, pad_arg, mode=pad_mode)
+
 
 class ConditionalUNet(nn.Module):
     """Denoiser ``eps/x0/v = f(x_t, t, cond, encoder_features)`` on 2D or 3D grids.

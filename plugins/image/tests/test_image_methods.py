@@ -11,7 +11,7 @@ from PIL import Image
 
 from restore_core import api
 from restore_core.cli import main
-from restore_core.engine.checkpoint import load_checkpoint
+from restore_core.engine.checkpoint import load_checkpoint, save_checkpoint
 
 TINY = [
     "model.denoiser.channels=[8,16]",
@@ -145,10 +145,12 @@ def test_fine_tuning_starts_from_init_and_trains_only_the_named_modules(train_fo
     start, _ = load_checkpoint(checkpoints["srdiff"])
     tuned = api.train(
         "image", "srdiff", data=train_folder, output_dir=tmp_path / "tuned", steps=2, device="cpu",
-        overrides=[*tiny("srdiff"), f"train.init={checkpoints['srdiff']}", "train.trainable=[encoder]", "train.ema_decay=0.0"],
+        overrides=[*tiny("srdiff"), f"train.init={checkpoints['srdiff']}", "train.trainable=encoder", "train.ema_decay=0.0"],
     )
     weights, card = load_checkpoint(tuned)
-    assert card["init"] == str(checkpoints["srdiff"])
+    init_card = json.loads(checkpoints["srdiff"].with_suffix(".json").read_text())
+    assert card["init"]["path"] == str(checkpoints["srdiff"]) and card["init"]["sha256"] == init_card["sha256"]
+    assert card["init"]["steps"] == 4 and card["init"]["config"]["model"] == init_card["config"]["model"]
     changed = {key for key, tensor in start["model"].items() if not torch.equal(tensor, weights["model"][key])}
     assert changed and all(key.startswith("encoder.") for key in changed)  # the denoiser kept the init weights
 
@@ -158,6 +160,25 @@ def test_fine_tuning_refuses_an_unknown_module_and_a_checkpoint_of_another_netwo
     assert main([*base, "--out", str(tmp_path / "a"), "train.trainable=[kernel_predictor]"]) == 2
     assert "train.trainable: 'kernel_predictor' names no parameters" in capsys.readouterr().err
     assert main([*base, "--out", str(tmp_path / "b"), f"train.init={checkpoints['sr3']}"]) == 2
-    err = capsys.readouterr().err
+    err = capsys.readouterr().err  # another method's network: its stored config differs
+    assert "train.init:" in err and "was trained with model." in err and len(err.strip().splitlines()) == 1
+    alien = save_checkpoint(tmp_path / "alien.safetensors", {"model": {"weight": torch.zeros(3)}}, {})
+    assert main([*base, "--out", str(tmp_path / "d"), f"train.init={alien}"]) == 2
+    err = capsys.readouterr().err  # no stored config: the weights themselves must fit
     assert "train.init:" in err and "does not fit this method's network" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "a" / "model.safetensors").exists() and not (tmp_path / "b" / "model.safetensors").exists()
+    assert main([*base, "--out", str(tmp_path / "c"), f"train.init={checkpoints['srdiff']}", "model.prediction=epsilon"]) == 2
+    err = capsys.readouterr().err
+    assert "train.init:" in err and "model.prediction" in err and len(err.strip().splitlines()) == 1
+    assert not any((tmp_path / d / "model.safetensors").exists() for d in "abcd")
+
+
+def test_a_fine_tuning_run_resumes_only_with_the_same_trainable_modules(train_folder, checkpoints, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    args = ["train", "--plugin", "image", "--method", "srdiff", "--data", str(train_folder), "--device", "cpu", "--out", str(out),
+            *tiny("srdiff"), f"train.init={checkpoints['srdiff']}"]
+    assert main([*args, "--steps", "2", "train.trainable=[encoder]"]) == 0
+    assert main([*args, "--steps", "4", "train.trainable=[denoiser]"]) == 2
+    assert "train.trainable" in capsys.readouterr().err
+    assert main([*args, "--steps", "4", "train.trainable=[encoder]"]) == 0
+    _, card = load_checkpoint(out / "model.safetensors")
+    assert card["steps"] == 4 and card["init"]["path"] == str(checkpoints["srdiff"])

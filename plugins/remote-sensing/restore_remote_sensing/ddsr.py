@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from restore_core.engine.sr_method import plain
+from restore_core.errors import ConfigError
 from restore_core.engine.training import LOSSES, TrainSettings, noisy_input, regression_target
 from restore_remote_sensing.ddsr_model import DDSRModel
 from restore_remote_sensing.degradations import AnisotropicGaussian
@@ -105,7 +106,15 @@ class DDSR(RSDiffusionSR):
 
     def training_loss(self, cfg: DictConfig) -> Any:
         train = cfg.train
-        return ddsr_loss(float(train.kernel_weight), float(train.p_predicted_code), float(train.get("diffusion_weight", 1.0)))
+        weights = {key: float(train.get(key, 1.0)) for key in ("kernel_weight", "diffusion_weight")}
+        negative = [key for key, value in weights.items() if value < 0]
+        if negative:
+            raise ConfigError(f"train.{negative[0]} must be >= 0, got {weights[negative[0]]}")
+        trainable = [train.trainable] if isinstance(train.get("trainable"), str) else list(train.get("trainable") or [])
+        if weights["diffusion_weight"] == 0 and trainable != ["kernel_predictor"]:
+            # the code loss alone would move the shared RRDB encoder under a denoiser that no longer adapts
+            raise ConfigError("train.diffusion_weight=0 trains the kernel predictor alone: set train.trainable=[kernel_predictor]")
+        return ddsr_loss(weights["kernel_weight"], float(train.p_predicted_code), weights["diffusion_weight"])
 
 
 __all__ = ["DDSR", "DDSRModel", "kernel_degradation", "kernel_code_loss", "ddsr_loss"]

@@ -116,6 +116,8 @@ class AnisotropicGaussian:
         pad = self.kernel_size // 2
         padded = F.pad(hr.reshape(1, batch * channels, *hr.shape[2:]), (pad, pad, pad, pad), mode="reflect")
         blurred = F.conv2d(padded, weight, groups=batch * channels).reshape(hr.shape)
+        height, width = (hr.shape[-2] // self.scale) * self.scale, (hr.shape[-1] // self.scale) * self.scale
+        blurred = blurred[..., :height, :width]  # whole LR pixels only, so every downsampler gives one size
         lr = DOWNSAMPLERS[self.downsample[0]](blurred, self.scale)
         if len(self.downsample) > 1:
             choice = torch.randint(len(self.downsample), (batch,), generator=generator)

@@ -13,6 +13,7 @@ from rasterio.transform import Affine
 from restore_core import api
 from restore_core.engine.pairs import PatchPairs
 from restore_core.engine.training import TrainSettings
+from restore_core.errors import ConfigError
 from restore_remote_sensing.ddsr import DDSR, ddsr_loss, kernel_code_loss
 from restore_remote_sensing.degradations import AnisotropicGaussian, anisotropic_gaussian_kernel
 from restore_remote_sensing.kernel_pca import KernelPCA
@@ -107,7 +108,6 @@ def test_kernel_predictor_is_trained_by_the_code_loss(tiny):
     assert kernel_code_loss(model, data[0], data[2]["kernel"])[0].item() < before
 
 
-
 def test_predictor_refinement_stage_skips_the_denoiser(tiny):
     """diffusion_weight = 0: the loss is the code loss alone and the denoiser is never run."""
     cfg, model = tiny
@@ -116,11 +116,24 @@ def test_predictor_refinement_stage_skips_the_denoiser(tiny):
     data = batch(cfg)
     calls = []
     model.denoiser.register_forward_hook(lambda *args: calls.append(1))
-    loss, terms = ddsr_loss(1.0, 0.5, diffusion_weight=0.0)(model, data, torch.Generator().manual_seed(0), settings)
+    loss, terms = ddsr_loss(2.0, 0.5, diffusion_weight=0.0)(model, data, torch.Generator().manual_seed(0), settings)
     assert set(terms) == {"kernel"} and not calls
-    torch.testing.assert_close(loss, kernel_code_loss(model, data[0], data[2]["kernel"])[0])
+    torch.testing.assert_close(loss, 2.0 * kernel_code_loss(model, data[0], data[2]["kernel"])[0])
     ddsr_loss(1.0, 0.5)(model, data, torch.Generator().manual_seed(0), settings)
     assert calls  # the joint loss does run it
+
+
+def test_the_predictor_only_stage_must_freeze_everything_else(tiny):
+    cfg, _ = tiny
+    for overrides, message in (
+        (["train.diffusion_weight=0"], "train.trainable=\\[kernel_predictor\\]"),
+        (["train.diffusion_weight=0", "train.trainable=[encoder,kernel_predictor]"], "kernel predictor alone"),
+        (["train.kernel_weight=-1"], "train.kernel_weight must be >= 0"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            DDSR().training_loss(OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides)))
+    stage = OmegaConf.merge(cfg, OmegaConf.load(CONFIGS / "ddsr-kernel-stage.yaml"))
+    assert callable(DDSR().training_loss(stage))
 
 def test_restore_file_streams_a_geotiff(tmp_path, tiny_checkpoints, make_raster, read_raster, smooth, tiny_overrides):
     data = smooth(3, 20, 24, "uint16")
