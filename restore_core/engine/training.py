@@ -98,11 +98,11 @@ class TrainSettings:
             checkpoint_every=int(train_cfg["checkpoint_every"]),
             p_uncond=float(train_cfg.get("p_uncond", 0.0)),
             loss=str(train_cfg.get("loss", "l2")),
-            trainable=_names(train_cfg.get("trainable")),
+            trainable=trainable_names(train_cfg.get("trainable")),
         )
 
 
-def _names(value: Any) -> tuple[str, ...] | None:
+def trainable_names(value: Any) -> tuple[str, ...] | None:
     """``train.trainable`` as a tuple of module names: a list, or one name as a string."""
     if not value:
         return None
@@ -335,6 +335,6 @@ def train_model(
 
 
 __all__ = [
-    "TrainSettings", "PairSource", "freeze_except", "LossFn", "NoisyInput", "train_model", "diffusion_loss", "noisy_input",
+    "TrainSettings", "PairSource", "freeze_except", "trainable_names", "LossFn", "NoisyInput", "train_model", "diffusion_loss", "noisy_input",
     "regression_target", "charbonnier_loss", "LOSSES", "hr_size_for",
 ]

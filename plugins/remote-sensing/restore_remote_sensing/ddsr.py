@@ -41,8 +41,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from restore_core.engine.sr_method import plain
+from restore_core.engine.training import LOSSES, TrainSettings, noisy_input, regression_target, trainable_names
 from restore_core.errors import ConfigError
-from restore_core.engine.training import LOSSES, TrainSettings, noisy_input, regression_target
 from restore_remote_sensing.ddsr_model import DDSRModel
 from restore_remote_sensing.degradations import AnisotropicGaussian
 from restore_remote_sensing.diffusion_method import RSDiffusionSR
@@ -110,8 +110,7 @@ class DDSR(RSDiffusionSR):
         negative = [key for key, value in weights.items() if value < 0]
         if negative:
             raise ConfigError(f"train.{negative[0]} must be >= 0, got {weights[negative[0]]}")
-        trainable = [train.trainable] if isinstance(train.get("trainable"), str) else list(train.get("trainable") or [])
-        if weights["diffusion_weight"] == 0 and trainable != ["kernel_predictor"]:
+        if weights["diffusion_weight"] == 0 and trainable_names(train.get("trainable")) != ("kernel_predictor",):
             # the code loss alone would move the shared RRDB encoder under a denoiser that no longer adapts
             raise ConfigError("train.diffusion_weight=0 trains the kernel predictor alone: set train.trainable=[kernel_predictor]")
         return ddsr_loss(weights["kernel_weight"], float(train.p_predicted_code), weights["diffusion_weight"])

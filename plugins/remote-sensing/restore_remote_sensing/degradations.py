@@ -118,12 +118,15 @@ class AnisotropicGaussian:
         blurred = F.conv2d(padded, weight, groups=batch * channels).reshape(hr.shape)
         height, width = (hr.shape[-2] // self.scale) * self.scale, (hr.shape[-1] // self.scale) * self.scale
         blurred = blurred[..., :height, :width]  # whole LR pixels only, so every downsampler gives one size
-        lr = DOWNSAMPLERS[self.downsample[0]](blurred, self.scale)
-        if len(self.downsample) > 1:
-            choice = torch.randint(len(self.downsample), (batch,), generator=generator)
-            for index, mode in enumerate(self.downsample[1:], start=1):
-                chosen = (choice == index).to(lr.device)[:, None, None, None]
-                lr = torch.where(chosen, DOWNSAMPLERS[mode](blurred, self.scale), lr)
+        if len(self.downsample) == 1:
+            lr = DOWNSAMPLERS[self.downsample[0]](blurred, self.scale)
+        else:  # each sample through the downsampler it drew, each downsampler run once on its samples
+            choice = torch.randint(len(self.downsample), (batch,), generator=generator).to(hr.device)
+            lr = blurred.new_empty((batch, channels, height // self.scale, width // self.scale))
+            for index, mode in enumerate(self.downsample):
+                rows = choice == index
+                if bool(rows.any()):
+                    lr[rows] = DOWNSAMPLERS[mode](blurred[rows], self.scale)
         noise_sigma = self.noise_max * torch.rand(batch, generator=generator, dtype=torch.float64)
         if self.noise_max > 0:
             noise = torch.randn(lr.shape, generator=generator, dtype=lr.dtype)

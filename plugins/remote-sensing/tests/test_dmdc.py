@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from omegaconf import OmegaConf
 from rasterio.transform import Affine
@@ -17,10 +16,7 @@ from restore_remote_sensing.diffusion_method import origin_seed
 from restore_remote_sensing.dmdc import DMDC, pixel_constraint_loss
 
 CONFIGS = Path(__file__).resolve().parents[1] / "restore_remote_sensing" / "configs"
-REPO = Path(__file__).resolve().parents[3]
-SAMPLE = REPO / "samples" / "remote-sensing" / "landsat_val_96.tif"
 UTM_TRANSFORM = (5.0, 0.0, 792988.0, 0.0, -5.0, 2050382.0)  # conftest's grid
-SHIPPED = REPO / "plugins" / "remote-sensing" / "restore_remote_sensing" / "checkpoints"
 
 
 def tiny_cfg(tiny: list[str], *extra: str):
@@ -128,14 +124,3 @@ def test_window_function_is_deterministic_per_origin(tmp_path, tiny_checkpoints,
     fn(data, valid, (8, 8))  # another window in between must not change the next result
     np.testing.assert_array_equal(fn(data, valid, (0, 0)), first)
     assert not np.array_equal(fn(data, valid, (8, 8)), first)
-
-
-@pytest.mark.skipif(not (SHIPPED / "dmdc.safetensors").is_file(), reason="DMDC checkpoint not shipped yet")
-def test_shipped_checkpoint_restores_the_sample_tile(tmp_path, read_raster):
-    out = api.restore(SAMPLE, plugin="remote-sensing", method="dmdc", output=tmp_path / "sample_x4.tif",
-                      overrides=["sampler.steps=2", "tiling.tile=96"])[0]
-    restored, meta = read_raster(out)
-    source, source_meta = read_raster(SAMPLE)
-    assert restored.shape == (3, 384, 384) and meta["dtype"] == "uint16" and meta["crs"] == source_meta["crs"]
-    lr = torch.nn.functional.avg_pool2d(torch.from_numpy(restored.astype(np.float32))[None], 4)[0].numpy()
-    assert np.abs(lr - source).mean() < 0.05 * (source.max() - source.min())  # consistent with its input

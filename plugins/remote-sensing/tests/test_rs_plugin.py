@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from rasterio.enums import ColorInterp
+from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from restore_core.api import prepare, restore
@@ -58,3 +61,17 @@ def test_a_real_rgbn_crop_is_restored_faithfully(tmp_path, shared_data, read_ras
     assert original["colorinterp"][3] == ColorInterp.undefined
     expected = np.rint(bicubic_upsample(data.astype(np.float32), 4, (0, 255)))
     assert np.abs(result.astype(float) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("method, tolerance", [("dmdc", 0.05), ("ddsr", 0.1)])
+def test_shipped_checkpoints_restore_the_sample_tile(method, tolerance, tmp_path, read_raster):
+    """The shipped DMDC/DDSR weights on the shipped held-out tile: georeferenced ×4 uint16, consistent with its input."""
+    sample = Path(__file__).resolve().parents[3] / "samples" / "remote-sensing" / "landsat_val_96.tif"
+    out = restore(sample, plugin="remote-sensing", method=method, output=tmp_path / "sample_x4.tif",
+                  overrides=["sampler.steps=2", "tiling.tile=96"])[0]
+    restored, meta = read_raster(out)
+    source, source_meta = read_raster(sample)
+    assert restored.shape == (3, 384, 384) and meta["dtype"] == "uint16" and meta["crs"] == source_meta["crs"]
+    assert meta["transform"] == source_meta["transform"] @ Affine.scale(0.25)
+    lr = torch.nn.functional.avg_pool2d(torch.from_numpy(restored.astype(np.float32))[None], 4)[0].numpy()
+    assert np.abs(lr - source).mean() < tolerance * (source.max() - source.min())
