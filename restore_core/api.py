@@ -274,7 +274,7 @@ def restore(
     leaves progress bars to the config's ``quiet``.  ``ref`` is a reference
     image for methods that use one (``cfg.ref``); it must exist and be readable.
     ``extra_flags`` are further command-line flags as dotted config keys
-    (``{"slice_axis": 0, "io.keep_dtype": True}``); None values are not given.
+    (a plugin's ``register_cli_options``, e.g. ``{"io.some_key": True}``); None values are not given.
     """
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:

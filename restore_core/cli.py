@@ -45,7 +45,31 @@ def _add_common(parser: argparse.ArgumentParser, *, plugin_required: bool) -> No
     parser.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
 
 
-def run_parser() -> argparse.ArgumentParser:
+def plugin_options(argv: Sequence[str]) -> list:
+    """The ``cli_options`` of the plugin named by ``--plugin`` (of every installed plugin without it).
+
+    Plugins register them (``register_cli_options``); the core defines none.
+    A plugin that fails to load contributes none (the run reports it later).
+    """
+    from restore_core.plugins import load_all, load_plugin
+    from restore_core.errors import PluginError
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin")
+    known, _ = pre.parse_known_args(list(argv))
+    try:
+        records = [load_plugin(known.plugin)] if known.plugin else load_all()
+    except PluginError:
+        return []
+    options: dict[str, object] = {}
+    for record in records:
+        if record.ok and record.registry is not None:
+            for entry in record.registry.entries["cli_options"].values():
+                options.setdefault(entry.name, entry)
+    return list(options.values())
+
+
+def run_parser(options: Sequence = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="restore", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -53,13 +77,17 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", help="output file, or folder for several inputs")
     parser.add_argument("--scale", help="upscaling factor (a plugin may accept per-axis 'sx,sy,sz')")
     parser.add_argument("--steps", type=int, help="number of sampling steps")
-    parser.add_argument("--ref", help="reference image for methods that use one (e.g. a T1 guiding a T2)")
-    parser.add_argument("--slice-axis", help="voxel axis across slices, for plugins with slices (= slice_axis=N)")
-    parser.add_argument("--keep-dtype", action="store_true", default=None,
-                        help="write the input's data type instead of float32, where a plugin offers it (= io.keep_dtype=true)")
+    parser.add_argument("--ref", help="reference image for methods that use one (see the plugin's methods)")
     parser.add_argument("--version", action="version", version=f"restore {__version__}")
     _add_common(parser, plugin_required=False)
+    for option in options:
+        extra = {"action": "store_true", "default": None} if option.fields.get("flag_only") else {"metavar": option.fields.get("metavar")}
+        parser.add_argument(option.name, dest=_dest(option.key), help=f"{option.help} (= {option.key}=...)", **extra)
     return parser
+
+
+def _dest(key: str) -> str:
+    return "plugin_option__" + key.replace(".", "__")
 
 
 def split_overrides(items: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -74,10 +102,12 @@ def split_overrides(items: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def cmd_run(argv: Sequence[str]) -> int:
-    args = run_parser().parse_intermixed_args(argv)
+    options = plugin_options(argv)
+    parser = run_parser(options)
+    args = parser.parse_intermixed_args(argv)
     inputs, overrides = split_overrides(args.inputs)
     if not inputs:
-        run_parser().print_usage(sys.stderr)
+        parser.print_usage(sys.stderr)
         print("restore: error: no INPUT given", file=sys.stderr)
         return 2
     from restore_core import api
@@ -95,7 +125,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         overrides=overrides,
         quiet=args.quiet,
         ref=args.ref,
-        extra_flags={"slice_axis": args.slice_axis, "io.keep_dtype": args.keep_dtype},
+        extra_flags={option.key: getattr(args, _dest(option.key)) for option in options},
     )
     for path in written:
         print(path)

@@ -18,7 +18,7 @@ what type each value has.  A later layer is checked against them:
   accepts every type they used.
 
 A key that takes several forms declares them in a defaults layer under the
-reserved top-level key ``_types``, e.g. ``_types: {slice_axis: [int, str]}``
+reserved top-level key ``_types``, e.g. ``_types: {some_axis: [int, str]}``
 (kinds: bool, int, float, str, list, section).  ``_types`` is not part of the
 resolved config.
 """

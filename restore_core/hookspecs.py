@@ -60,10 +60,16 @@ Rules for plugin modules:
     The defaults fix each key's type for later layers (``--config``,
     ``key=value``); a section whose default is ``{}`` or ``null`` accepts new
     keys; a key with several forms lists them under the top-level ``_types``
-    mapping, e.g. ``_types: {slice_axis: [int, str]}`` (see :mod:`restore_core.config`).
+    mapping, e.g. ``_types: {some_axis: [int, str]}`` (see :mod:`restore_core.config`).
 ``register_commands``
     ``register(name*, help*, add_arguments*, run*)``: an extra subcommand, run as
     ``restore PLUGIN NAME ...``; ``add_arguments(parser)`` and ``run(args) -> int``.
+``register_cli_options``
+    ``register(name*, key*, help*, flag_only=False, metavar=None)``: a command-line
+    option of ``restore --plugin NAME ...`` that sets the config key ``key``,
+    e.g. ``register(name="--some-axis", key="some_axis", help="...")``;
+    ``flag_only=True`` makes a switch that sets ``key`` to true.  The core
+    itself defines no plugin-specific option.
 ``restore_plugin_info``
     returns a mapping with ``name``, ``version``, ``api_version``, ``modalities``
     and ``description``.
@@ -148,3 +154,8 @@ def register_configs(register: Register) -> None:
 @hookspec
 def register_commands(register: Register) -> None:
     """Register extra CLI subcommands."""
+
+
+@hookspec
+def register_cli_options(register: Register) -> None:
+    """Register command-line options of ``restore --plugin NAME`` that map to config keys."""

@@ -18,7 +18,7 @@ import pluggy
 
 from restore_core import API_VERSION, hookspecs
 from restore_core.errors import PluginError
-from restore_core.registry import REGISTRATION_KINDS, Registry, did_you_mean
+from restore_core.registry import REGISTRATION_KINDS, Registry, add_core_contributions, did_you_mean
 
 STRICT_ENV = "RESTORE_STRICT_PLUGINS"
 
@@ -111,7 +111,7 @@ def register_module(record: PluginRecord, module: ModuleType | object) -> Plugin
         names = [n for n in dir(module) if n.startswith(("register", "restore")) and n not in known]
         hint = did_you_mean(names[0], known) if names else ""
         raise PluginError(f"plugin '{record.name}': {exc}{hint}") from exc
-    registry = Registry()
+    registry = add_core_contributions(Registry())
     for kind in REGISTRATION_KINDS:
         getattr(manager.hook, f"register_{kind}")(register=registry.callback(kind, record.name))
     info = manager.hook.restore_plugin_info() or {}

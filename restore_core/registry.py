@@ -27,6 +27,7 @@ REGISTRATION_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sampler_steps": (("name", "factory"), ("description",)),
     "configs": (("method", "config"), ()),
     "commands": (("name", "help", "add_arguments", "run"), ()),
+    "cli_options": (("name", "key", "help"), ("flag_only", "metavar")),
 }
 
 
@@ -107,7 +108,7 @@ class Registry:
         """The method marked ``default=True``, else the only one, else an error.
 
         When the run has a reference (``--ref``), a method marked
-        ``default_with_ref=True`` wins (e.g. multi-contrast SR in the mri plugin).
+        ``default_with_ref=True`` wins (e.g. a method guided by another contrast).
         """
         methods = self.entries["methods"]
         if with_ref:
@@ -171,3 +172,23 @@ class Registry:
                 f"this plugin writes {', '.join(self.extensions('writers')) or 'nothing'}"
             )
         return entry
+
+
+def add_core_contributions(registry: Registry) -> Registry:
+    """Register the core's own denoisers and encoders (:mod:`restore_core.builtin`) into ``registry``."""
+    from restore_core import builtin
+
+    builtin.register_denoisers(register=registry.callback("denoisers", builtin.CORE))
+    builtin.register_conditioning(register=registry.callback("conditioning", builtin.CORE))
+    return registry
+
+
+_CORE_ONLY: Registry | None = None
+
+
+def core_registry() -> Registry:
+    """A registry holding the core's contributions only, for code that runs without a plugin."""
+    global _CORE_ONLY
+    if _CORE_ONLY is None:
+        _CORE_ONLY = add_core_contributions(Registry())
+    return _CORE_ONLY

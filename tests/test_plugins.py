@@ -187,6 +187,7 @@ HOOKS_V1 = {
     "register_sampler_steps": ["register"],
     "register_configs": ["register"],
     "register_commands": ["register"],
+    "register_cli_options": ["register"],
 }
 REGISTER_KWARGS_V1 = {
     "readers": {"name", "read", "extensions", "sniff", "description"},
@@ -194,6 +195,7 @@ REGISTER_KWARGS_V1 = {
     "methods": {"name", "factory", "description", "modalities", "default"},
     "configs": {"method", "config"},
     "commands": {"name", "help", "add_arguments", "run"},
+    "cli_options": {"name", "key", "help", "flag_only", "metavar"},
 }
 
 

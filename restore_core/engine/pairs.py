@@ -12,7 +12,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
-Degrade = Callable[[torch.Tensor, torch.Generator], Any]
+from restore_core.degradations import Degrade
+
 Difficulty = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 

@@ -44,8 +44,12 @@ def upsample(lr: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
 class SRDiffusionModel(nn.Module):
     """Denoiser (+ optional LR encoder) with its corruption space and noise schedule."""
 
-    def __init__(self, model_cfg: Mapping[str, Any], diffusion_cfg: Mapping[str, Any], spatial_dims: int, channels: int) -> None:
+    def __init__(
+        self, model_cfg: Mapping[str, Any], diffusion_cfg: Mapping[str, Any], spatial_dims: int, channels: int, networks: Any = None
+    ) -> None:
+        """``networks``: the registry that denoisers and encoders are looked up in by name (None: the core's)."""
         super().__init__()
+        self.networks = networks
         self.spatial_dims = spatial_dims
         self.channels = channels
         self.concat_lr = bool(model_cfg.get("concat_lr", True))
@@ -55,7 +59,7 @@ class SRDiffusionModel(nn.Module):
         self.space = WaveletSpace(space, spatial_dims) if self.wavelet else space
         factor = 2**spatial_dims if self.wavelet else 1
         encoder_cfg = model_cfg.get("encoder")
-        self.encoder = build_encoder({**encoder_cfg, "spatial_dims": spatial_dims, "in_channels": channels}) if encoder_cfg else None
+        self.encoder = build_encoder({**encoder_cfg, "spatial_dims": spatial_dims, "in_channels": channels}, networks) if encoder_cfg else None
         denoiser_cfg = dict(model_cfg["denoiser"])
         denoiser_cfg.update(
             spatial_dims=spatial_dims,
@@ -63,7 +67,8 @@ class SRDiffusionModel(nn.Module):
             cond_channels=channels * factor if self.concat_lr else 0,
             encoder_channels=self.encoder.out_channels if self.encoder is not None else 0,
         )
-        self.denoiser = self.build_denoiser(denoiser_cfg)
+        self.target_channels = channels * factor
+        self.denoiser = build_denoiser(denoiser_cfg, networks)
         self.process = str(diffusion_cfg.get("process", "gaussian"))
         self.schedule: NoiseSchedule | ResidualShiftSchedule
         if self.process == "residual_shift":
@@ -76,10 +81,6 @@ class SRDiffusionModel(nn.Module):
             self.schedule = make_schedule(str(diffusion_cfg.get("schedule", "cosine")), int(diffusion_cfg.get("train_steps", 1000)))
         else:
             raise ValueError(f"unknown diffusion.process '{self.process}'; choose gaussian or residual_shift")
-
-    def build_denoiser(self, denoiser_cfg: dict[str, Any]) -> nn.Module:
-        """The network from its config (``name`` picks it); subclasses bring their own architectures."""
-        return build_denoiser(denoiser_cfg)
 
     def condition(self, lr: torch.Tensor, hr_size: tuple[int, ...]) -> Condition:
         """Everything the denoiser conditions on, computed once per image (not per step)."""

@@ -5,7 +5,7 @@ dropout, checkpoints every N steps with exact resume, seeded, bf16/fp16
 autocast on CUDA.  The loop owns no data logic: it draws ``(lr, hr)`` batches
 from a :class:`PairSource` that the method builds with its plugin's
 degradation model.  A batch may carry extra tensors (``(lr, hr, extras)``,
-e.g. DDSR's kernel codes or DisC-Diff's reference contrast) and a method may
+e.g. blur-kernel codes or a reference image) and a method may
 replace the loss (``loss_fn``, a :data:`LossFn`): the loop then passes the
 batch through untouched.
 
@@ -112,7 +112,7 @@ def trainable_names(value: Any) -> tuple[str, ...] | None:
 def freeze_except(model: torch.nn.Module, prefixes: Sequence[str]) -> list[torch.nn.Parameter]:
     """Freeze every parameter whose name starts with none of ``prefixes``; return the trainable ones.
 
-    Fine-tuning a part of a network (``train.trainable``), e.g. DDSR's kernel
+    Fine-tuning a part of a network (``train.trainable``), e.g. a kernel
     predictor on larger patches after the joint training.  A prefix matches
     whole name components (``encoder`` matches ``encoder.body.0.weight``,
     not ``encoder_proj.weight``).

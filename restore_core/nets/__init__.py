@@ -1,9 +1,12 @@
-"""Denoisers and encoders as plain ``nn.Module``s, built from plain config dicts.
+"""Denoisers and encoders as plain ``nn.Module``s, built by registry name from plain config dicts.
 
-A config is a mapping whose ``name`` picks the class from a registry and whose
-other keys are that class's constructor arguments, e.g.
+A config is a mapping whose ``name`` picks a network registered through the
+hooks ``register_denoisers`` / ``register_conditioning`` (the core's own
+``conditional_unet`` and ``rrdb`` among them, :mod:`restore_core.builtin`) and
+whose other keys are that network's constructor arguments, e.g.
 ``{"name": "conditional_unet", "spatial_dims": 2, "target_channels": 1,
-"cond_channels": 1}``.
+"cond_channels": 1}``.  Without a plugin's registry, the core's own
+contributions are used.
 """
 
 from __future__ import annotations
@@ -16,39 +19,39 @@ from torch import nn
 from restore_core.nets.rrdb import RRDBEncoder
 from restore_core.nets.unet import ConditionalUNet, pad_to_multiple
 
-DENOISERS: dict[str, type[nn.Module]] = {"conditional_unet": ConditionalUNet}
-ENCODERS: dict[str, type[nn.Module]] = {"rrdb": RRDBEncoder}
-
 _NO_ENCODER_NAMES = (None, "", "none")
 
 
-def _build(cfg: Mapping[str, Any], registry: Mapping[str, type[nn.Module]], kind: str) -> nn.Module:
+def _build(cfg: Mapping[str, Any], registry: Any, kind: str, label: str) -> nn.Module:
+    from restore_core.registry import core_registry
+
+    entries = (registry or core_registry()).entries[kind]
     if "name" not in cfg:
-        raise KeyError(f"{kind} config needs a 'name' key; known: {sorted(registry)}")
+        raise KeyError(f"{label} config needs a 'name' key; known: {sorted(entries)}")
     kwargs = dict(cfg)
     name = kwargs.pop("name")
-    if name not in registry:
-        raise KeyError(f"unknown {kind} {name!r}; known: {sorted(registry)}")
+    if name not in entries:
+        raise KeyError(f"unknown {label} {name!r}; known: {sorted(entries)}")
     try:
-        return registry[name](**kwargs)
+        return entries[name].factory(**kwargs)
     except TypeError as err:  # unknown/missing constructor argument: say which config it came from
-        raise TypeError(f"cannot build {kind} {name!r} from {sorted(kwargs)}: {err}") from err
+        raise TypeError(f"cannot build {label} {name!r} from {sorted(kwargs)}: {err}") from err
 
 
-def build_denoiser(cfg: Mapping[str, Any]) -> nn.Module:
-    """Build a denoiser from ``{"name": <key of DENOISERS>, **constructor_args}``."""
-    return _build(cfg, DENOISERS, "denoiser")
+def build_denoiser(cfg: Mapping[str, Any], registry: Any = None) -> nn.Module:
+    """Build a registered denoiser from ``{"name": <registered name>, **constructor_args}``."""
+    return _build(cfg, registry, "denoisers", "denoiser")
 
 
-def build_encoder(cfg: Mapping[str, Any] | None) -> nn.Module | None:
-    """Build an LR encoder from ``{"name": <key of ENCODERS>, **args}``; ``None`` if there is none.
+def build_encoder(cfg: Mapping[str, Any] | None, registry: Any = None) -> nn.Module | None:
+    """Build a registered LR encoder (``register_conditioning``) from ``{"name": ..., **args}``; ``None`` if there is none.
 
     ``cfg`` being ``None``, empty, or named ``None``/``""``/``"none"`` means the
     method has no encoder.
     """
     if not cfg or cfg.get("name") in _NO_ENCODER_NAMES:
         return None
-    return _build(cfg, ENCODERS, "encoder")
+    return _build(cfg, registry, "conditioning", "encoder")
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
@@ -57,8 +60,6 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
 
 
 __all__ = [
-    "DENOISERS",
-    "ENCODERS",
     "ConditionalUNet",
     "RRDBEncoder",
     "build_denoiser",

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from restore_core.context import RunContext
 from restore_core.engine.checkpoint import save_checkpoint
-from restore_core.engine.sampling import check_sampling_config
+from restore_core.engine.plan import SamplingPlan
 from restore_core.engine.sr_method import DiffusionSRMethod, sample_sr
 from restore_core.errors import ConfigError, InputError, UsageError
 from tests.engine.test_sr_model import build
@@ -39,13 +39,13 @@ def config(**sections) -> OmegaConf:
 )
 def test_impossible_sampling_settings_are_config_errors(sections, process, needle):
     with pytest.raises(ConfigError) as info:
-        check_sampling_config(config(**sections), process)
+        SamplingPlan.from_config(config(**sections), process)
     assert needle in str(info.value) and "\n" not in str(info.value)
 
 
 def test_possible_settings_pass():
-    check_sampling_config(config(consistency={"name": "ddnm"}), "residual_shift")
-    check_sampling_config(config(start={"mode": "truncated", "t0_fraction": 1.0}), "gaussian")
+    SamplingPlan.from_config(config(consistency={"name": "ddnm"}), "residual_shift")
+    SamplingPlan.from_config(config(start={"mode": "truncated", "t0_fraction": 1.0}), "gaussian")
 
 
 def test_truncated_start_at_fraction_one_starts_at_the_last_timestep():
@@ -65,16 +65,14 @@ def test_consistency_refuses_a_fractional_scale_instead_of_rounding_it():
 # -- the loaded checkpoint decides the architecture and the cascade ---------------------------
 class Toy(DiffusionSRMethod):
     def __init__(self, folder: Path, images=None, error: Exception | None = None) -> None:
+        self.checkpoint_dir = folder
         super().__init__()
-        self.folder, self.images, self.error = folder, images, error
+        self.images, self.error = images, error
 
-    def checkpoint_dir(self) -> Path:
-        return self.folder
-
-    def degradation(self, cfg, scale):
+    def degradation(self, cfg, scale, context):
         return lambda hr, generator: F.avg_pool2d(hr, scale)
 
-    def training_images(self, data, cfg):
+    def training_images(self, data, cfg, context):
         if self.error is not None:
             raise self.error
         return self.images
@@ -99,11 +97,11 @@ def trained_on_x2(tmp_path) -> Path:
 def recording(method: Toy) -> list[float]:
     stages: list[float] = []
 
-    def once(lr, scale, cfg, context, steps, offset):
+    def once(model, plan, lr, scale, cfg, context, offset):
         stages.append(scale)
         return F.interpolate(lr, scale_factor=scale)
 
-    method._super_resolve_once = once  # type: ignore[method-assign]
+    method.sample_in_windows = once  # type: ignore[method-assign]
     return stages
 
 

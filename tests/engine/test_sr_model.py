@@ -148,7 +148,7 @@ def test_a_plugin_registered_sampler_step_is_used():
     from omegaconf import OmegaConf
 
     from restore_core.diffusion.consistency import ConsistencyStep
-    from restore_core.engine.sr_method import build_consistency
+    from restore_core.engine.plan import SamplingPlan
     from restore_core.registry import Registry
 
     class Marker(ConsistencyStep):
@@ -158,7 +158,8 @@ def test_a_plugin_registered_sampler_step_is_used():
     registry = Registry()
     registry.callback("sampler_steps", "toy")(name="marker", factory=Marker)
     cfg = OmegaConf.create({"consistency": {"name": "marker", "operator": "average_pool", "strength": 0.5}})
-    (step,) = build_consistency(cfg, 4, 2, registry)
+    plan = SamplingPlan.from_config(OmegaConf.merge({"sampler": {"name": "ddim"}}, cfg), "gaussian", registry)
+    (step,) = plan.consistency.steps(object(), 4, 2)
     assert isinstance(step, Marker) and step.strength == 0.5
     with pytest.raises(Exception, match="unknown consistency step 'nope'"):
-        build_consistency(OmegaConf.create({"consistency": {"name": "nope"}}), 4, 2, registry)
+        SamplingPlan.from_config(OmegaConf.create({"consistency": {"name": "nope"}}), "gaussian", registry)

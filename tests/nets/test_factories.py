@@ -6,8 +6,6 @@ import pytest
 import torch
 
 from restore_core.nets import (
-    DENOISERS,
-    ENCODERS,
     ConditionalUNet,
     RRDBEncoder,
     build_denoiser,
@@ -29,9 +27,31 @@ def _unet_cfg(**extra) -> dict:
     }
 
 
-def test_registries_name_the_classes() -> None:
-    assert DENOISERS["conditional_unet"] is ConditionalUNet
-    assert ENCODERS["rrdb"] is RRDBEncoder
+def test_the_core_registers_its_networks_through_the_hooks() -> None:
+    """The core keeps no table of its own: its networks come from restore_core.builtin's hooks."""
+    from restore_core.registry import core_registry
+
+    registry = core_registry()
+    assert registry.entries["denoisers"]["conditional_unet"].plugin == "restore_core"
+    assert registry.entries["conditioning"]["rrdb"].plugin == "restore_core"
+    assert isinstance(build_denoiser(_unet_cfg()), ConditionalUNet)
+    assert isinstance(build_encoder({"name": "rrdb", "spatial_dims": 2, "in_channels": 1, "num_features": 8, "num_blocks": 1}), RRDBEncoder)
+
+
+def test_a_plugins_registered_denoiser_is_built_by_name() -> None:
+    """A network a plugin registers with register_denoisers is found by its config name."""
+    from restore_core.registry import Registry, add_core_contributions
+
+    class Toy(torch.nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.width = width
+
+    registry = add_core_contributions(Registry())
+    registry.callback("denoisers", "toy")(name="toy_net", factory=Toy)
+    assert build_denoiser({"name": "toy_net", "width": 3}, registry).width == 3
+    with pytest.raises(KeyError, match="toy_net"):
+        build_denoiser({"name": "toy_net", "width": 3})  # not in the core's own registry
 
 
 def test_build_denoiser_and_encoder_wire_up() -> None:

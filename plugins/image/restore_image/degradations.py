@@ -1,25 +1,13 @@
-"""Degradation models of natural images: how LR training inputs are made from HR."""
-from __future__ import annotations
+"""Degradation models of natural images: how LR training inputs are made from HR.
 
-from typing import Callable
+``area`` (×s average pooling) is the core's :func:`restore_core.degradations.area_downsample`.
+"""
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-Degrade = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-
-
-def area_downsample(scale: int) -> Degrade:
-    """×s average pooling: each LR pixel is the mean of an s×s HR block.
-
-    This is the operator A of DDNM's average-pool SR, so a model trained on it
-    can be combined with exact range-space consistency.
-    """
-
-    def degrade(hr: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return F.avg_pool2d(hr, scale)
-
-    return degrade
+from restore_core.degradations import Degrade
 
 
 def bicubic_downsample(scale: int, noise_sigma: float = 0.0) -> Degrade:
@@ -34,14 +22,3 @@ def bicubic_downsample(scale: int, noise_sigma: float = 0.0) -> Degrade:
         return lr
 
     return degrade
-
-
-DEGRADATIONS = {"area": area_downsample, "bicubic": bicubic_downsample}
-
-
-def make_degradation(name: str, scale: int, **params: float) -> Degrade:
-    try:
-        factory = DEGRADATIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown degradation '{name}'; known: {', '.join(sorted(DEGRADATIONS))}") from None
-    return factory(scale, **params)

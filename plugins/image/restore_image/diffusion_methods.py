@@ -16,7 +16,6 @@ scaling, grey images, alpha, and reading training images.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -24,10 +23,9 @@ from omegaconf import DictConfig
 
 from restore_core.context import RunContext
 from restore_core.engine.sr_method import DiffusionSRMethod
-from restore_core.errors import InputError, UsageError
+from restore_core.errors import UsageError
 from restore_core.sample import Sample
 from restore_image.alpha import restore_colour_keep_alpha
-from restore_image.degradations import make_degradation
 from restore_image.scale import output_shape, parse_scale
 
 MODEL_CHANNELS = 3
@@ -75,34 +73,25 @@ def from_model_space(x: torch.Tensor, channels: int, dtype: np.dtype, bounds: tu
 
 
 class ImageDiffusionSR(DiffusionSRMethod):
-    """SR3 / SRDiff on RGB photographs (configured by the method's YAML)."""
+    """SR3 / SRDiff / ResShift on RGB photographs (configured by the method's YAML).
+
+    Training reads the data folder with the plugin's registered readers and
+    synthesises LR with its registered degradation ``train.degradation``
+    (the core's defaults of :class:`~restore_core.engine.sr_method.DiffusionMethod`).
+    """
 
     spatial_dims = 2
+    checkpoint_dir = CHECKPOINTS
+    plugin = "image"
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
 
-    def checkpoint_dir(self) -> Path:
-        return CHECKPOINTS
-
-    def degradation(self, cfg: DictConfig, scale: int) -> Any:
-        params = dict(cfg.train.get("degradation_params") or {})
-        return make_degradation(str(cfg.train.degradation), scale, **params)
-
-    def training_images(self, data: Path, cfg: DictConfig) -> Sequence[torch.Tensor]:
-        from restore_image import io
-
-        readers = {".png": io.read_png, ".jpg": io.read_jpeg, ".jpeg": io.read_jpeg, ".tif": io.read_tiff, ".tiff": io.read_tiff}
-        files = sorted(p for p in Path(data).iterdir() if p.suffix.lower() in readers)
-        if not files:
-            raise InputError(data, "holds no PNG, JPEG or TIFF training images")
-        images = []
-        for path in files:
-            sample = readers[path.suffix.lower()](path)
-            colour = sample.data[:-1] if sample.meta.get("has_alpha") else sample.data
-            images.append(to_model_space(colour, sample.source_dtype)[0])
-        return images
+    def to_training_tensor(self, sample: Sample, cfg: DictConfig) -> torch.Tensor:
+        """The colour channels (alpha dropped) in model units, grey replicated to RGB."""
+        colour = sample.data[:-1] if sample.meta.get("has_alpha") else sample.data
+        return to_model_space(colour, sample.source_dtype)[0]
 
     def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
         scale = parse_scale(cfg.scale)

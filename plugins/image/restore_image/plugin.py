@@ -77,7 +77,7 @@ def _diffusion_method(name: str) -> Any:
 
 @hookimpl
 def register_degradations(register: Any) -> None:
-    register(name="area", factory=_lazy("restore_image.degradations", "area_downsample"), description="×s average pooling")
+    register(name="area", factory=_lazy("restore_core.degradations", "area_downsample"), description="×s average pooling")
     register(
         name="bicubic",
         factory=_lazy("restore_image.degradations", "bicubic_downsample"),

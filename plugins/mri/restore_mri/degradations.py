@@ -16,7 +16,7 @@ from restore_core.errors import UsageError
 from restore_mri.kspace import kspace_truncate
 from restore_mri.scale import DEFAULT_SLICE_AXIS, parse_mri_scale
 
-Degrade = Callable[[torch.Tensor, "torch.Generator | None"], torch.Tensor]
+from restore_core.degradations import Degrade
 
 #: FWHM = 2 sqrt(2 ln 2) sigma for a Gaussian slice profile.
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))

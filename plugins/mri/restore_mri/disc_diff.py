@@ -18,9 +18,12 @@ high-resolution reference contrast (T1), slice by slice.
 * Reference dropout (``disc_diff.p_drop_reference``): the reference is zeroed
   for a fraction of training samples, so the same network also runs without
   one; the benchmark uses this to measure what the reference adds.
-* Sampling: from pure noise with DDIM; with ``kspace.lam > 0`` every step
-  keeps the measured k-space centre of the x0 estimate (the same DDNM-style
-  projection as R2D2+; the acquired low frequencies are data, not a guess).
+* Sampling: the core's sampling plan from pure noise with DDIM; with
+  ``consistency.name: kspace`` (the plugin's registered sampler step) and
+  ``consistency.lam > 0`` every step keeps the measured k-space centre of the
+  x0 estimate (the same DDNM-style projection as R2D2+; the acquired low
+  frequencies are data, not a guess).
+* Network: registered as the denoiser ``disentangled_unet`` and built by name.
 * Volumes: slices along the slice axis in batches, reassembled in 3D; the
   reference (``--ref``) is resampled into the output grid by the affines
   (:mod:`restore_mri.reference`); each volume is mapped to [-1, 1] by robust
@@ -40,31 +43,25 @@ import torch
 from omegaconf import DictConfig
 
 from restore_core.context import RunContext
-from restore_core.diffusion.samplers import make_sampler
-from restore_core.diffusion.start import start_from_noise
-from restore_core.engine.sampling import Condition, check_sampling_config, run_reverse_process
-from restore_core.engine.sr_method import DiffusionSRMethod
+from restore_core.engine.loading import plain
+from restore_core.engine.plan import SamplingPlan, run_plan
+from restore_core.engine.sampling import Condition
+from restore_core.engine.sr_method import DiffusionMethod
 from restore_core.engine.sr_model import SRDiffusionModel, upsample
 from restore_core.engine.training import TrainSettings, charbonnier_loss, noisy_input, regression_target
+from restore_core.engine.windows.slices import BatchSampler, normalise, restore_slicewise, robust_range, to_slices
 from restore_core.errors import ConfigError, InputError, UsageError
 from restore_core.sample import Sample
 from restore_mri.degradations import rician
-from restore_mri.disc_diff_net import DisentangledUNet
 from restore_mri.kspace import kspace_truncate
-from restore_mri.kspace_consistency import KSpaceConsistency, KSpaceTruncation
+from restore_mri.kspace_consistency import KSpaceTruncation
 from restore_mri.r2d2 import CHECKPOINTS, _slice_axis, in_plane_factors
 from restore_mri.reference import load_reference
 from restore_mri.scale import scaled_length
-from restore_mri.slicewise import BatchSampler, normalise, restore_slicewise, robust_range, to_slices
 
 
 class DiscDiffModel(SRDiffusionModel):
-    """:class:`SRDiffusionModel` whose denoiser is DisC-Diff's three-stream network (pixel space)."""
-
-    def build_denoiser(self, denoiser_cfg: dict[str, Any]) -> torch.nn.Module:
-        cfg = {k: v for k, v in denoiser_cfg.items() if k != "name"}
-        cfg["cond_channels"] = self.channels if self.concat_lr else 0
-        return DisentangledUNet(**cfg)
+    """:class:`SRDiffusionModel` whose denoiser (``disentangled_unet``) also sees a reference contrast (pixel space)."""
 
     def condition(self, lr: torch.Tensor, hr_size: tuple[int, ...], ref: torch.Tensor | None = None) -> Condition:
         up_lr = upsample(lr, hr_size)
@@ -114,29 +111,18 @@ def make_loss(lambda_dis: float, p_drop_reference: float) -> Any:
 # -- sampling ------------------------------------------------------------------------------
 def sample_disc_diff(
     model: DiscDiffModel,
+    plan: SamplingPlan,
     lr: torch.Tensor,
     ref: torch.Tensor | None,
     factors: tuple[float, float],
-    cfg: DictConfig,
     generator: torch.Generator,
-    lam: float,
+    lam: float = 1.0,
 ) -> torch.Tensor:
     """Super-resolve LR slices ``(B, 1, h, w)`` guided by reference slices ``(B, 1, H, W)`` (or none)."""
     hr_size = tuple(scaled_length(int(n), float(f)) for n, f in zip(lr.shape[2:], factors))
     operator = KSpaceTruncation(factors, hr_size=hr_size, lr_size=lr.shape[2:])
     cond = model.condition(lr, hr_size, ref)
-    clip = cfg.sampler.get("clip_sample")
-    kwargs: dict[str, Any] = {"prediction_type": model.prediction_type, "clip_sample": float(clip) if clip else None}
-    name = str(cfg.sampler.name)
-    if name == "ddim":
-        kwargs["eta"] = float(cfg.sampler.eta)
-    sampler = make_sampler(name, model.schedule, **kwargs)
-    x, t_start = start_from_noise((lr.shape[0], 1, *hr_size), model.schedule, generator, lr.device, lr.dtype)
-    sampler.set_timesteps(min(int(cfg.sampler.steps), t_start + 1), device=lr.device, t_start=t_start)
-    consistency = [KSpaceConsistency(operator, lam)] if lam > 0 else []
-    x0 = run_reverse_process(model.denoise, x, sampler, cond=cond, consistency=consistency,
-                             measurement=lr if consistency else None, generator=generator)
-    return x0
+    return run_plan(plan, model, lr, hr_size, generator, cond=cond, operator=operator, step_params={"lam": lam})
 
 
 # -- the method ----------------------------------------------------------------------------
@@ -155,25 +141,22 @@ def paired_volumes(folder: Path, target_prefix: str, reference_prefix: str) -> l
     return pairs
 
 
-class DiscDiffMethod(DiffusionSRMethod):
+class DiscDiffMethod(DiffusionMethod):
     """DisC-Diff: multi-contrast in-plane SR of a target contrast guided by a reference contrast."""
 
     name = "disc-diff"
     spatial_dims = 2
+    checkpoint_dir = CHECKPOINTS
+    plugin = "mri"
 
-    def checkpoint_dir(self) -> Path:
-        return CHECKPOINTS
-
-    def build_model(self, cfg: DictConfig, channels: int) -> torch.nn.Module:
-        from restore_core.engine.sr_method import plain
-
+    def build_model(self, cfg: DictConfig, channels: int, networks: Any = None) -> torch.nn.Module:
         if str(cfg.model.get("space", "pixel")) != "pixel" or bool(cfg.model.get("wavelet", False)):
             raise ConfigError("disc-diff denoises the target image itself: model.space=pixel, model.wavelet=false")
         # one target channel: the training tensors' second channel is the reference, not a target channel
-        return DiscDiffModel(plain(cfg.model), plain(cfg.diffusion), self.spatial_dims, 1)
+        return DiscDiffModel(plain(cfg.model), plain(cfg.diffusion), self.spatial_dims, 1, networks)
 
     # -- training ------------------------------------------------------------------------
-    def degradation(self, cfg: DictConfig, scale: int) -> Any:
+    def degradation(self, cfg: DictConfig, scale: int, context: Any = None) -> Any:
         """Channel 0 (target) -> in-plane k-space truncation (+ Rician noise in ``train.noise_sigma``); channel 1 is the reference."""
         low, high = (float(v) for v in cfg.train.get("noise_sigma", [0.0, 0.0]))
         factor = float(scale)
@@ -189,7 +172,7 @@ class DiscDiffMethod(DiffusionSRMethod):
 
         return degrade
 
-    def training_images(self, data: Path, cfg: DictConfig) -> Sequence[torch.Tensor]:
+    def training_images(self, data: Path, cfg: DictConfig, context: Any = None) -> Sequence[torch.Tensor]:
         """Every slice of every (target, reference) pair as a (2, H, W) tensor, each volume normalised."""
         from restore_mri.nifti import read_nifti
 
@@ -245,14 +228,14 @@ class DiscDiffMethod(DiffusionSRMethod):
         self, sample: Sample, reference: np.ndarray | None, axis: int, factors: tuple[float, float], cfg: DictConfig, context: RunContext
     ) -> Sample:
         """Restore every frame of ``sample`` with ``reference`` on the output grid (None: without a reference)."""
-        model, stored = self._load(cfg, 1, context.device)
-        self._warn_if_architecture_differs(cfg, stored, context)
-        check_sampling_config(cfg, model.process)
+        loaded = self.load(cfg, 1, context)
+        model = loaded.model
+        plan = self.plan(cfg, loaded, context)
         section = cfg.get("disc_diff") or {}
         percentiles = tuple(section.get("percentiles", (0.5, 99.5)))
-        lam = float((cfg.get("kspace") or {}).get("lam", 1.0))
+        lam = float((cfg.get("consistency") or {}).get("lam", 1.0))
         if not 0.0 <= lam <= 1.0:
-            raise ConfigError(f"kspace.lam must lie in [0, 1], got {lam}")
+            raise ConfigError(f"consistency.lam must lie in [0, 1], got {lam}")
         ref_slices = None
         if reference is not None:
             ref_slices = to_slices(normalise(reference, robust_range(reference, percentiles)), axis)
@@ -260,7 +243,7 @@ class DiscDiffMethod(DiffusionSRMethod):
         def prepare(index: int, slices: torch.Tensor) -> BatchSampler:
             def sample_batch(lr: torch.Tensor, span: slice, generator: torch.Generator) -> torch.Tensor:
                 ref = ref_slices[span].to(context.device) if ref_slices is not None else None
-                return sample_disc_diff(model, lr, ref, factors, cfg, generator, lam)  # type: ignore[arg-type]
+                return sample_disc_diff(model, plan, lr, ref, factors, generator, lam)
 
             return sample_batch
 

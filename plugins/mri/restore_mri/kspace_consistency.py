@@ -19,14 +19,15 @@ denoised low frequencies (``lam = 1`` is exactly DDNM).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from restore_core.diffusion.consistency import DDNM
+from restore_core.errors import ConfigError
 from restore_mri.kspace import fourier_resample, kspace_truncate, zero_fill
 
-__all__ = ["KSpaceTruncation", "KSpaceConsistency"]
+__all__ = ["KSpaceTruncation", "KSpaceConsistency", "kspace_consistency"]
 
 
 class KSpaceTruncation:
@@ -90,3 +91,23 @@ class KSpaceConsistency(DDNM):
         if self.lam == 1.0:
             return super().correct_x0(x0, t, y)
         return x0 + self.lam * self.operator.A_pinv(y - self.operator.A(x0))
+
+
+def kspace_consistency(operator: Any, scale: Any = None, spatial_dims: int = 2, lam: Any = 1.0, **_: Any) -> KSpaceConsistency | None:
+    """The ``kspace`` sampler step (``register_sampler_steps``): ``consistency.name: kspace``.
+
+    ``operator`` must be the run's :class:`KSpaceTruncation` (the method
+    supplies it per batch of slices); ``lam`` the weight, resolved by the
+    method (R2D2+ resolves ``auto`` from the estimated noise level).  ``lam = 0``
+    switches the step off.  Other ``consistency.*`` keys (``clean_sigma``,
+    ``noisy_lam``) are the method's and ignored here.
+    """
+    if not isinstance(operator, KSpaceTruncation):
+        raise ConfigError("consistency.name=kspace needs the k-space truncation operator of an MRI method (r2d2, disc-diff)")
+    try:
+        weight = float(lam)
+    except (TypeError, ValueError):
+        raise ConfigError(f"consistency.lam must be a number in [0, 1] here, got '{lam}'") from None
+    if not 0.0 <= weight <= 1.0:
+        raise ConfigError(f"consistency.lam must lie in [0, 1], got {weight}")
+    return KSpaceConsistency(operator, weight) if weight > 0 else None

@@ -83,6 +83,28 @@ def register_degradations(register: Any) -> None:
 
 
 @hookimpl
+def register_denoisers(register: Any) -> None:
+    register(
+        name="disentangled_unet", factory=_lazy("restore_mri.disc_diff_net", "DisentangledUNet"),
+        description="DisC-Diff's three-stream UNet with shared/specific bottleneck parts (Mao et al. 2023)",
+    )
+
+
+@hookimpl
+def register_sampler_steps(register: Any) -> None:
+    register(
+        name="kspace", factory=_lazy("restore_mri.kspace_consistency", "kspace_consistency"),
+        description="keep the measured k-space centre of each x0 estimate (R2D2+/DisC-Diff; consistency.lam)",
+    )
+
+
+@hookimpl
+def register_cli_options(register: Any) -> None:
+    register(name="--slice-axis", key="slice_axis", help="voxel axis across slices (0, 1, 2, or auto)", metavar="AXIS")
+    register(name="--keep-dtype", key="io.keep_dtype", help="write the input's data type instead of float32", flag_only=True)
+
+
+@hookimpl
 def register_configs(register: Any) -> None:
     register(method="defaults", config=CONFIG_DIR / "defaults.yaml")
     register(method="sinc", config=CONFIG_DIR / "sinc.yaml")

@@ -24,9 +24,14 @@ contrast, slice by slice.
   ``sqrt((1 - ab)/ab)`` is closest to sigma (``start.mode: noisy_input``,
   :func:`restore_core.diffusion.start.start_from_noisy_input`).
 * Regularisation: each step replaces the centre of k-space of the x0
-  estimate by the measured one (:mod:`restore_mri.kspace_consistency`), with
-  softness ``kspace.lam`` (``auto``: 1 for clean inputs, ``kspace.noisy_lam``
-  when sigma exceeds ``kspace.clean_sigma``).
+  estimate by the measured one: the plugin's ``kspace`` sampler step
+  (:mod:`restore_mri.kspace_consistency`, chosen by ``consistency.name: kspace``
+  like DDNM), with softness ``consistency.lam`` (``auto``: 1 for clean inputs,
+  ``consistency.noisy_lam`` when sigma exceeds ``consistency.clean_sigma``).
+* Sampling: the core's sampling plan (:func:`restore_core.engine.plan.run_plan`)
+  with the k-space operator, the zero-filled start image and sigma; the volume
+  goes through the core's slice-wise windowing back-end
+  (:func:`restore_core.engine.windows.slices.restore_slicewise`).
 
 Training: 2D slices of the NIfTI volumes in the data folder, normalised per
 volume; LR = in-plane k-space truncation plus Rician noise of a random sigma
@@ -42,25 +47,23 @@ import torch
 from omegaconf import DictConfig
 
 from restore_core.context import RunContext
-from restore_core.diffusion.samplers import make_sampler
-from restore_core.diffusion.start import estimate_noise_sigma, start_from_noisy_input
-from restore_core.engine.sampling import check_sampling_config, run_reverse_process
-from restore_core.engine.sr_method import DiffusionSRMethod
+from restore_core.diffusion.start import estimate_noise_sigma
+from restore_core.engine.plan import SamplingPlan, run_plan
+from restore_core.engine.sr_method import DiffusionMethod
 from restore_core.engine.sr_model import SRDiffusionModel
+from restore_core.engine.windows.slices import BatchSampler, normalise, restore_slicewise, robust_range
 from restore_core.errors import ConfigError, InputError, UsageError
 from restore_core.sample import Sample
 from restore_mri.degradations import rician
 from restore_mri.kspace import kspace_truncate
-from restore_mri.kspace_consistency import KSpaceConsistency, KSpaceTruncation
+from restore_mri.kspace_consistency import KSpaceTruncation
 from restore_mri.nifti import header_slice_axis
 from restore_mri.scale import parse_mri_scale, parse_slice_axis, scaled_length
-from restore_mri.slicewise import BatchSampler, normalise, restore_slicewise, robust_range
 
 CHECKPOINTS = Path(__file__).with_name("checkpoints")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
-# -- intensity normalisation ------------------------------------------------------------
 # -- sampling ------------------------------------------------------------------------------
 def estimate_sigma(lr: torch.Tensor) -> float:
     """Noise std (model units) of LR slices ``(S, 1, h, w)``: median over slices of the Haar-MAD estimate."""
@@ -69,24 +72,24 @@ def estimate_sigma(lr: torch.Tensor) -> float:
 
 
 def consistency_weight(cfg: DictConfig, sigma: float) -> float:
-    """``kspace.lam``: a number, or ``auto`` = 1 for clean inputs and ``noisy_lam`` for noisy ones."""
-    section = cfg.get("kspace") or {}
+    """``consistency.lam``: a number, or ``auto`` = 1 for clean inputs and ``noisy_lam`` for noisy ones."""
+    section = cfg.get("consistency") or {}
     lam = section.get("lam", "auto")
     if isinstance(lam, str):
         if lam.strip().lower() != "auto":
-            raise ConfigError(f"kspace.lam must be a number in [0, 1] or auto, got '{lam}'")
+            raise ConfigError(f"consistency.lam must be a number in [0, 1] or auto, got '{lam}'")
         return 1.0 if sigma <= float(section.get("clean_sigma", 0.01)) else float(section.get("noisy_lam", 0.5))
     lam = float(lam)
     if not 0.0 <= lam <= 1.0:
-        raise ConfigError(f"kspace.lam must lie in [0, 1], got {lam}")
+        raise ConfigError(f"consistency.lam must lie in [0, 1], got {lam}")
     return lam
 
 
 def sample_r2d2(
     model: SRDiffusionModel,
+    plan: SamplingPlan,
     lr: torch.Tensor,
     factors: tuple[float, float],
-    cfg: DictConfig,
     generator: torch.Generator,
     sigma: float,
     lam: float = 1.0,
@@ -94,34 +97,16 @@ def sample_r2d2(
 ) -> torch.Tensor:
     """Denoise and super-resolve LR slices ``(B, 1, h, w)`` in model units; returns ``(B, 1, H, W)``.
 
-    Starts from the zero-filled input at noise level ``sigma`` and keeps the
-    measured k-space centre (weight ``lam``) at every step.  Not clamped, so
-    with ``lam = 1`` the output's k-space centre is exactly ``lr``'s.
+    Starts from the zero-filled input ``A^+ y`` at noise level ``sigma`` and
+    keeps the measured k-space centre (weight ``lam``) at every step.  Not
+    clamped, so with ``lam = 1`` the output's k-space centre is exactly ``lr``'s.
     """
     hr_size = tuple(scaled_length(int(n), float(f)) for n, f in zip(lr.shape[2:], factors))
     operator = KSpaceTruncation(factors, hr_size=hr_size, lr_size=lr.shape[2:])
-    with torch.no_grad():
-        cond = model.condition(lr, hr_size)
-    zero_filled = operator.A_pinv(lr)
-    x, t_start = start_from_noisy_input(model.to_target(zero_filled, cond), float(sigma), model.schedule, generator)
-    sampler_cfg = cfg.sampler
-    kwargs: dict[str, Any] = {"prediction_type": model.prediction_type}
-    name = str(sampler_cfg.name)
-    if name == "ddim":
-        kwargs["eta"] = float(sampler_cfg.eta)
-    sampler = make_sampler(name, model.schedule, **kwargs)
-    sampler.set_timesteps(min(int(sampler_cfg.steps), t_start + 1), device=lr.device, t_start=t_start)
-    x0 = run_reverse_process(
-        model.denoise,
-        x,
-        sampler,
-        cond=cond,
-        consistency=[KSpaceConsistency(operator, lam)],
-        measurement=lr,
-        generator=generator,
-        progress=progress,
+    return run_plan(
+        plan, model, lr, hr_size, generator, operator=operator, start_image=operator.A_pinv(lr),
+        sigma=float(sigma), step_params={"lam": lam}, progress=progress,
     )
-    return model.from_target(x0, cond)
 
 
 # -- the method ----------------------------------------------------------------------------
@@ -147,17 +132,16 @@ def read_volumes(path: Path) -> list[Path]:
     return files
 
 
-class R2D2Method(DiffusionSRMethod):
+class R2D2Method(DiffusionMethod):
     """R2D2+: slice-wise denoising + in-plane super-resolution by regularised reverse diffusion."""
 
     name = "r2d2"
     spatial_dims = 2
-
-    def checkpoint_dir(self) -> Path:
-        return CHECKPOINTS
+    checkpoint_dir = CHECKPOINTS
+    plugin = "mri"
 
     # -- training ------------------------------------------------------------------------
-    def degradation(self, cfg: DictConfig, scale: int) -> Any:
+    def degradation(self, cfg: DictConfig, scale: int, context: Any = None) -> Any:
         """k-space truncation by ``scale``, then Rician noise of a random sigma in ``train.noise_sigma``.
 
         Sigma is a fraction of the normalisation range (model units / 2); the
@@ -178,7 +162,7 @@ class R2D2Method(DiffusionSRMethod):
 
         return degrade
 
-    def training_images(self, data: Path, cfg: DictConfig) -> Sequence[torch.Tensor]:
+    def training_images(self, data: Path, cfg: DictConfig, context: Any = None) -> Sequence[torch.Tensor]:
         """Every slice (along the slice axis) of every frame of the NIfTI files in ``data``, as (1, H, W)."""
         from restore_mri.nifti import read_nifti
 
@@ -201,20 +185,19 @@ class R2D2Method(DiffusionSRMethod):
     # -- inference -----------------------------------------------------------------------
     def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
         axis, factors = in_plane_factors(sample, cfg)
-        model, stored = self._load(cfg, 1, context.device)
-        self._warn_if_architecture_differs(cfg, stored, context)
-        check_sampling_config(cfg, model.process)
+        loaded = self.load(cfg, 1, context)
+        model = loaded.model
         if model.process != "gaussian":
             raise ConfigError("method 'r2d2' needs a Gaussian diffusion (diffusion.process: gaussian)")
+        plan = self.plan(cfg, loaded, context)
         section = cfg.get("r2d2") or {}
-        fixed_sigma = (cfg.get("start") or {}).get("sigma")
 
         def prepare(index: int, slices: torch.Tensor) -> BatchSampler:
-            sigma = float(fixed_sigma) if fixed_sigma is not None else estimate_sigma(slices)
+            sigma = plan.sigma if plan.sigma is not None else estimate_sigma(slices)
             lam = consistency_weight(cfg, sigma)
             if not context.quiet:
                 context.log(f"r2d2: frame {index}: noise sigma {sigma:.4g} (model units), k-space weight {lam:g}")
-            return lambda lr, span, generator: sample_r2d2(model, lr, factors, cfg, generator, sigma, lam)
+            return lambda lr, span, generator: sample_r2d2(model, plan, lr, factors, generator, sigma, lam)
 
         return restore_slicewise(
             sample, axis, prepare, context, percentiles=tuple(section.get("percentiles", (0.5, 99.5))),

@@ -9,6 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from restore_core.plugins import load_plugin
 from restore_core import api
 from restore_core.cli import main
 from restore_core.engine.training import TrainSettings
@@ -40,7 +41,7 @@ def tiny_cfg(*extra: str):
 def tiny_model():
     """A tiny untrained model whose zero-initialised output layer is randomised (so outputs depend on inputs)."""
     torch.manual_seed(0)
-    model = DiscDiffMethod().build_model(tiny_cfg(), 1).eval()
+    model = DiscDiffMethod().build_model(tiny_cfg(), 1, load_plugin("mri").registry).eval()
     for parameter in model.denoiser.unet.out.parameters():
         torch.nn.init.normal_(parameter, std=0.1)
     return model
@@ -189,7 +190,7 @@ def test_train_then_restore_with_a_reference(trained, tmp_path):
 def test_the_reference_steers_the_result(trained, tmp_path):
     lr, t1 = _lr_and_ref(tmp_path)
     method = DiscDiffMethod()
-    cfg = tiny_cfg(f"model.checkpoint={trained}", "kspace.lam=0")
+    cfg = tiny_cfg(f"model.checkpoint={trained}", "consistency.lam=0")
     from restore_core.context import RunContext
     from restore_mri.nifti import read_nifti
 

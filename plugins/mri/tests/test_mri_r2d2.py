@@ -11,7 +11,10 @@ from omegaconf import OmegaConf
 
 from restore_core import api
 from restore_core.cli import main
+from restore_core.engine import plan as plan_module
+from restore_core.engine.plan import SamplingPlan
 from restore_core.engine.sr_method import build_model
+from restore_core.plugins import load_plugin
 from restore_core.errors import UsageError
 from restore_mri import r2d2
 from restore_mri.kspace_consistency import KSpaceConsistency, KSpaceTruncation
@@ -34,6 +37,11 @@ def tiny_cfg(*extra: str):
     cfg = OmegaConf.load(CONFIG_DIR / "r2d2.yaml")
     cfg.pop("_types")
     return OmegaConf.merge(cfg, OmegaConf.from_dotlist([*TINY, *extra]))
+
+
+def tiny_plan(cfg) -> SamplingPlan:
+    """The run's plan, resolved with the mri plugin's registry (its ``kspace`` sampler step)."""
+    return SamplingPlan.from_config(cfg, "gaussian", load_plugin("mri").registry)
 
 
 def tiny_model():
@@ -106,8 +114,8 @@ def test_sampling_starts_from_the_noisy_input_at_its_noise_level(monkeypatch):
         seen["x_start"], seen["t0"] = x_start.clone(), int(sampler.timesteps[0])
         return x_start
 
-    monkeypatch.setattr(r2d2, "run_reverse_process", spy)
-    r2d2.sample_r2d2(model, lr, (2.0, 2.0), cfg, torch.Generator().manual_seed(0), sigma)
+    monkeypatch.setattr(plan_module, "run_reverse_process", spy)
+    r2d2.sample_r2d2(model, tiny_plan(cfg), lr, (2.0, 2.0), torch.Generator().manual_seed(0), sigma)
     ab = model.schedule.alphas_cumprod
     t_star = int((((1 - ab) / ab).sqrt() - sigma).abs().argmin())
     assert 0 < t_star < model.schedule.num_train_timesteps - 1
@@ -122,7 +130,7 @@ def test_output_keeps_the_measured_low_frequencies():
         for parameter in model.parameters():
             parameter.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(parameter.numel()))
     lr = smooth_slices(2, 8, 8) + 0.05 * torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(2))
-    out = r2d2.sample_r2d2(model, lr, (2.0, 2.0), tiny_cfg(), torch.Generator().manual_seed(0), 0.3, lam=1.0)
+    out = r2d2.sample_r2d2(model, tiny_plan(tiny_cfg()), lr, (2.0, 2.0), torch.Generator().manual_seed(0), 0.3, lam=1.0)
     assert out.shape == (2, 1, 16, 16)
     op = KSpaceTruncation((2, 2), hr_size=(16, 16), lr_size=(8, 8))
     assert torch.allclose(op.A(out), lr, atol=1e-5)
@@ -133,7 +141,7 @@ def test_auto_consistency_weight_softens_for_noisy_inputs():
     cfg = tiny_cfg()
     assert r2d2.consistency_weight(cfg, 0.001) == 1.0
     assert r2d2.consistency_weight(cfg, 0.1) == 0.5
-    assert r2d2.consistency_weight(tiny_cfg("kspace.lam=0.8"), 0.1) == 0.8
+    assert r2d2.consistency_weight(tiny_cfg("consistency.lam=0.8"), 0.1) == 0.8
 
 
 # -- end to end ------------------------------------------------------------------------------------------

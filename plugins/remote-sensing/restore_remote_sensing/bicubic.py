@@ -8,14 +8,16 @@ whole-scene interpolation exactly and blending is a no-op (no overlap needed).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from restore_core.context import RunContext
 from restore_remote_sensing.raster_io import RasterInfo
-from restore_remote_sensing.streaming import WindowFn
-from restore_remote_sensing.windowed import WindowedMethod, parse_scale
+from restore_core.engine.windows.streamed import StreamStats, WindowFn
+from restore_core.sample import Sample
+from restore_remote_sensing.windowed import RasterWindows, parse_scale
 
 
 def dtype_range(dtype: str | np.dtype) -> tuple[float, float] | None:
@@ -40,10 +42,23 @@ def bicubic_upsample(data: np.ndarray, scale: int, value_range: tuple[float, flo
     return out.numpy()
 
 
-class Bicubic(WindowedMethod):
+class Bicubic:
     """Every band upsampled by bicubic interpolation, window by window."""
 
     name = "bicubic"
+
+    def __init__(self) -> None:
+        self.windows = RasterWindows()
+
+    def restore_file(self, source: Path, target: Path, cfg: Any, context: RunContext) -> None:
+        self.windows.restore_file(source, target, cfg, context, lambda info: self.window_function(cfg, context, info))
+
+    def restore(self, sample: Sample, cfg: Any, context: RunContext) -> Sample:
+        return self.windows.restore(sample, cfg, context, lambda info: self.window_function(cfg, context, info))
+
+    @property
+    def last_stats(self) -> StreamStats | None:
+        return self.windows.last_stats
 
     def window_function(self, cfg: Any, context: RunContext, info: RasterInfo) -> WindowFn:
         scale = parse_scale(cfg.scale)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from restore_core.engine.sr_method import plain
+from restore_core.engine.loading import plain
 from restore_core.engine.training import LOSSES, TrainSettings, noisy_input, regression_target, trainable_names
 from restore_core.errors import ConfigError
 from restore_remote_sensing.ddsr_model import DDSRModel
@@ -98,10 +98,10 @@ class DDSR(RSDiffusionSR):
 
     name = "ddsr"
 
-    def build_model(self, cfg: DictConfig, channels: int) -> DDSRModel:
-        return DDSRModel(plain(cfg.model), plain(cfg.diffusion), self.spatial_dims, channels)
+    def build_model(self, cfg: DictConfig, channels: int, networks: Any = None) -> DDSRModel:
+        return DDSRModel(plain(cfg.model), plain(cfg.diffusion), self.spatial_dims, channels, networks=networks)
 
-    def degradation(self, cfg: DictConfig, scale: int) -> Any:
+    def degradation(self, cfg: DictConfig, scale: int, context: Any = None) -> Any:
         return kernel_degradation(scale, **dict(plain(cfg.train.degradation_params) or {}))
 
     def training_loss(self, cfg: DictConfig) -> Any:

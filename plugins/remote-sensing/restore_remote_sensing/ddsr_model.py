@@ -48,8 +48,11 @@ class DDSRModel(SRDiffusionModel):
     and ``sigma_sampling`` (the PCA's kernel family), ``pca_samples``, ``predictor_width``.
     """
 
-    def __init__(self, model_cfg: Mapping[str, Any], diffusion_cfg: Mapping[str, Any], spatial_dims: int, channels: int, scale: int = 4) -> None:
-        super().__init__(model_cfg, diffusion_cfg, spatial_dims, channels)
+    def __init__(
+        self, model_cfg: Mapping[str, Any], diffusion_cfg: Mapping[str, Any], spatial_dims: int, channels: int, scale: int = 4,
+        networks: Any = None,
+    ) -> None:
+        super().__init__(model_cfg, diffusion_cfg, spatial_dims, channels, networks)
         if self.encoder is None or spatial_dims != 2:
             raise ValueError("DDSR needs model.encoder (an RRDB LR encoder) and 2D data")
         kernel = dict(model_cfg["kernel"])
@@ -67,7 +70,7 @@ class DDSRModel(SRDiffusionModel):
             cond_channels=channels * factor if self.concat_lr else 0,
             encoder_channels=self.encoder.out_channels + self.code_dim,
         )
-        self.denoiser = build_denoiser(denoiser_cfg)
+        self.denoiser = build_denoiser(denoiser_cfg, networks)
 
     def predict_code(self, features: torch.Tensor) -> torch.Tensor:
         """The kernel code estimated from LR encodings."""

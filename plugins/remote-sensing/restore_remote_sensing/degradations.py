@@ -33,18 +33,6 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 
-Degrade = Callable[[torch.Tensor, "torch.Generator | None"], torch.Tensor]
-
-
-def area_downsample(scale: int) -> Degrade:
-    """×s average pooling, the operator A of DDNM's average-pool SR."""
-    scale = int(scale)
-
-    def degrade(hr: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return F.avg_pool2d(hr, scale)
-
-    return degrade
-
 
 def anisotropic_gaussian_kernel(sigma_1: float, sigma_2: float, theta: float, size: int = 21) -> torch.Tensor:
     """``(size, size)`` kernel ∝ exp(-½ xᵀ Σ⁻¹ x), Σ = R(θ) diag(σ1², σ2²) R(θ)ᵀ, summing to 1."""

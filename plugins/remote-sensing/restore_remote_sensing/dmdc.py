@@ -39,7 +39,7 @@ from omegaconf import DictConfig
 
 from restore_core.diffusion.parameterization import predict_x0_and_eps
 from restore_core.engine.training import LOSSES, TrainSettings, noisy_input, regression_target
-from restore_remote_sensing.degradations import area_downsample
+from restore_core.degradations import area_downsample
 from restore_remote_sensing.diffusion_method import RSDiffusionSR
 
 
@@ -92,7 +92,7 @@ class DMDC(RSDiffusionSR):
 
     name = "dmdc"
 
-    def degradation(self, cfg: DictConfig, scale: int) -> Any:
+    def degradation(self, cfg: DictConfig, scale: int, context: Any = None) -> Any:
         mask = cfg.train.detail_complement
         return detail_complement_degradation(
             scale, float(mask.p_mask), int(mask.blocks), int(mask.block_min), int(mask.block_max)

@@ -77,7 +77,7 @@ def register_methods(register: Any) -> None:
 def register_degradations(register: Any) -> None:
     register(
         name="area",
-        factory=_lazy("restore_remote_sensing.degradations", "area_downsample"),
+        factory=_lazy("restore_core.degradations", "area_downsample"),
         description="×s average pooling",
     )
     register(

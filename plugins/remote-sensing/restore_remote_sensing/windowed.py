@@ -1,11 +1,14 @@
-"""The base of this plugin's methods: a per-window function in, a streamed GeoTIFF out.
+"""Rasters through the core's streamed windowing back-end: a per-window function in, a GeoTIFF out.
 
-A method subclasses :class:`WindowedMethod` and implements
-:meth:`~WindowedMethod.window_function`; it then has both entry points of the
-method contract (:mod:`restore_core.hookspecs`): ``restore_file`` (streaming,
-bounded memory; what ``restore`` uses for files) and ``restore(sample)`` (in
-memory; what ``restore eval`` uses), and both run the same windows, blending
-and nodata rules of :mod:`restore_remote_sensing.streaming`.
+A method holds a :class:`RasterWindows` (composition, not a base class) and
+hands it a *window-function factory* ``make(info) -> restore_window``; the
+run's values (the file's normalisation bounds, say) travel in that factory's
+closure, as arguments, never as attributes set on the method between calls.
+:class:`RasterWindows` gives both entry points of the method contract
+(:mod:`restore_core.hookspecs`): ``restore_file`` (streaming, bounded memory;
+what ``restore`` uses for files) and ``restore(sample)`` (in memory; what
+``restore eval`` uses); both run the same windows, blending and nodata rules
+of :mod:`restore_core.engine.windows.streamed`.
 """
 from __future__ import annotations
 
@@ -14,19 +17,19 @@ import dataclasses
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from restore_core.context import RunContext
 from restore_core.errors import InputError, UsageError
 from restore_core.sample import Sample
-from restore_remote_sensing.frontier import Frontier
+from restore_core.engine.windows.frontier import Frontier
 from restore_remote_sensing.mosaic import mosaic_layout
 from restore_remote_sensing.raster_io import RasterGeometry, RasterInfo, gdal_env, inspect_raster, open_output, source_errors
 from restore_remote_sensing.sinks import ArraySink, RasterSink
 from restore_remote_sensing.sources import ArraySource, RasterMember, RasterSource
-from restore_remote_sensing.streaming import AxisPlan, StreamStats, WindowFn, plan_axis, stream_restore
+from restore_core.engine.windows.streamed import AxisPlan, StreamStats, WindowFn, plan_axis, stream_restore
 
 
 def parse_scale(value: Any) -> int:
@@ -74,17 +77,17 @@ def info_from_sample(sample: Sample) -> RasterInfo:
     )
 
 
-class WindowedMethod:
-    """Streams any scene through :meth:`window_function`; see the module docstring."""
+MakeWindowFn = Callable[[RasterInfo], WindowFn]
+"""``make(info) -> restore_window(data, valid, origin) -> (bands, h*s, w*s)`` for one raster."""
 
-    name = "windowed"
-    last_stats: StreamStats | None = None
 
-    def window_function(self, cfg: Any, context: RunContext, info: RasterInfo) -> WindowFn:
-        """Return ``restore_window(data, valid, origin) -> (bands, h*s, w*s)`` for this run."""
-        raise NotImplementedError
+class RasterWindows:
+    """The streamed back-end for rasters; see the module docstring.  ``last_stats``: the last run's."""
 
-    def restore_file(self, source: Path, target: Path, cfg: Any, context: RunContext) -> None:
+    def __init__(self) -> None:
+        self.last_stats: StreamStats | None = None
+
+    def restore_file(self, source: Path, target: Path, cfg: Any, context: RunContext, make_window_fn: MakeWindowFn) -> None:
         """Read windows of ``source``, restore them, write blended blocks to ``target`` (a temporary path)."""
         source, target = Path(source), Path(target)
         scale = parse_scale(cfg.scale)
@@ -94,7 +97,7 @@ class WindowedMethod:
                 info = inspect_raster(source, dataset, context.log)
             raster = self._raster_source(source, dataset, info, cfg, stack)
             rows, cols = axis_plans(cfg, raster.extent, raster.region, scale)
-            restore_window = self.window_function(cfg, context, info)
+            restore_window = make_window_fn(info)
             frontier = Frontier(info.count, lambda: tempfile.TemporaryFile(dir=target.parent))
             stack.callback(frontier.close)
             geometry = info.geometry.scaled((scale, scale))
@@ -121,7 +124,7 @@ class WindowedMethod:
         primary = RasterMember(path, dataset, layout.primary[0], layout.primary[1], info.all_valid)
         return RasterSource(primary, neighbours, layout.extent)
 
-    def restore(self, sample: Sample, cfg: Any, context: RunContext) -> Sample:
+    def restore(self, sample: Sample, cfg: Any, context: RunContext, make_window_fn: MakeWindowFn) -> Sample:
         """In memory: the same windows and blending as :meth:`restore_file`, for small rasters and ``restore eval``."""
         if sample.spatial_dims != 2:
             raise InputError(sample.path or "input", f"expected a 2D raster, got {sample.spatial_dims}D data")
@@ -134,7 +137,7 @@ class WindowedMethod:
             source.valid = None if valid.all() else valid
         rows, cols = axis_plans(cfg, (height, width), ((0, height), (0, width)), scale)
         sink = ArraySink((sample.channels, height * scale, width * scale), info.nodata, sample.source_dtype)
-        stats = stream_restore(source, sink, self.window_function(cfg, context, info), rows, cols)
+        stats = stream_restore(source, sink, make_window_fn(info), rows, cols)
         if stats.valid_output_values == 0:
             raise InputError(sample.path or "input", "every pixel is nodata; there is nothing to restore")
         self.last_stats = stats

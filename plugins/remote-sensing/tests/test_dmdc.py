@@ -12,7 +12,7 @@ from restore_core import api
 from restore_core.engine.pairs import PatchPairs
 from restore_core.engine.training import TrainSettings, diffusion_loss
 from restore_remote_sensing.bicubic import bicubic_upsample
-from restore_remote_sensing.diffusion_method import origin_seed
+from restore_core.engine.windows import window_seed as origin_seed
 from restore_remote_sensing.dmdc import DMDC, pixel_constraint_loss
 
 CONFIGS = Path(__file__).resolve().parents[1] / "restore_remote_sensing" / "configs"

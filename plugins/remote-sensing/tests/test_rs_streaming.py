@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from restore_remote_sensing.bicubic import bicubic_upsample
-from restore_remote_sensing.frontier import Frontier
+from restore_core.engine.windows.frontier import Frontier
 from restore_remote_sensing.sinks import ArraySink
 from restore_remote_sensing.sources import ArraySource
-from restore_remote_sensing.streaming import plan_axis, stream_restore
+from restore_core.engine.windows.streamed import plan_axis, stream_restore
 
 
 def upsample_fn(scale: int, seen: list | None = None):

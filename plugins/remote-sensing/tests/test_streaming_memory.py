@@ -16,9 +16,9 @@ import tracemalloc
 import numpy as np
 import rasterio.windows  # noqa: F401 - imported by RasterSink.write: not inside the traced runs
 
-from restore_remote_sensing.frontier import Frontier
+from restore_core.engine.windows.frontier import Frontier
 from restore_remote_sensing.sinks import RasterSink, cast_to_dtype
-from restore_remote_sensing.streaming import _Strip, plan_axis, stream_restore
+from restore_core.engine.windows.streamed import _Strip, plan_axis, stream_restore
 
 
 def traced_peak(fn, *args):

@@ -1,4 +1,4 @@
-"""Restore a volume slice by slice: the loop R2D2+ and DisC-Diff share.
+"""The slice-wise windowing back-end: restore a volume slice by slice (2D models on 3D/4D data).
 
 Each frame (3D volume of a 4D series) is mapped to [-1, 1] by its robust
 percentiles, cut into 2D slices along ``axis``, sampled in batches of slices,
@@ -6,7 +6,15 @@ reassembled in 3D, mapped back to the input's units and optionally clipped
 to the frame's own range.  What is sampled per batch is the method's:
 ``prepare(frame_index, slices)`` returns the function that restores one
 batch (R2D2+ estimates the frame's noise level there; DisC-Diff picks the
-matching reference slices).
+matching reference slices).  Each batch's noise comes from a generator seeded
+by the run's seed, the frame and the batch's position (never by run order).
+
+Why not MONAI's ``SliceInferer``: it runs one predictor over slice-shaped
+sliding windows of one volume, handing it only the patch tensor; here each
+batch needs per-frame state (the frame's normalisation bounds, its estimated
+noise level), the batch's slice indices (to pick the reference slices) and its
+own seeded generator, and the output grid is finer than the input's in-plane
+only.  A loop of a few lines states that more plainly than callbacks would.
 """
 from __future__ import annotations
 

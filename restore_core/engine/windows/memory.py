@@ -37,11 +37,12 @@ import torch
 from monai.data.utils import dense_patch_slices
 from monai.inferers import sliding_window_inference
 
+from restore_core.engine.windows.weights import MIN_AXIS_WEIGHT, blend_profile
+
 _SUPPORTED_RANKS = (2, 3)
 _BLEND_MODES = ("gaussian", "constant")
 # Scale * position must be within this of an integer to count as on-grid.
 _GRID_TOLERANCE = 1e-6
-_MIN_AXIS_WEIGHT = 1e-3
 
 
 def _per_axis(value: int | float | Sequence[int] | Sequence[float], ndim: int, what: str) -> tuple:
@@ -112,6 +113,7 @@ def tiled_apply(
     sigma_scale: float | Sequence[float] = 0.125,
     batch_size: int = 1,
     progress: bool = False,
+    with_origins: bool = False,
 ) -> torch.Tensor:
     """Apply ``fn`` window by window to ``x`` and blend the outputs into one tensor.
 
@@ -129,6 +131,9 @@ def tiled_apply(
         sigma_scale: Gaussian std as a fraction of the window size.
         batch_size: windows per ``fn`` call.
         progress: show a tqdm bar.
+        with_origins: call ``fn(windows, origins)`` with each window's start
+            (input pixels, one tuple per window), e.g. to seed per-window noise
+            by position (:func:`restore_core.engine.windows.window_seed`).
 
     Returns:
         ``(B, C_out, *(spatial * scale))``. Working memory beyond one batch of
@@ -154,7 +159,7 @@ def tiled_apply(
     weights = _WindowWeights(spatial, out_tile, mode, _per_axis(sigma_scale, ndim, "sigma_scale"), x)
 
     def weighted_fn(window: torch.Tensor, coords: Sequence[Sequence[slice]]) -> torch.Tensor:
-        out = fn(window)
+        out = fn(window, [tuple(int(c.start) for c in cs[2:]) for cs in coords]) if with_origins else fn(window)
         if not isinstance(out, torch.Tensor) or out.ndim != window.ndim:
             raise ValueError(f"fn must return a tensor of rank {window.ndim}")
         if out.shape[0] != window.shape[0] or tuple(out.shape[2:]) != out_tile:
@@ -204,22 +209,14 @@ class _WindowWeights:
         # MONAI floors its maps at 1e-3, but high enough that a corner weight,
         # the product of ndim floors, stays a normal number in ``like.dtype``.
         smallest_normal = torch.finfo(like.dtype).tiny
-        self.axis_floor = max(_MIN_AXIS_WEIGHT, smallest_normal ** (1.0 / len(self.spatial)))
+        self.axis_floor = max(MIN_AXIS_WEIGHT, smallest_normal ** (1.0 / len(self.spatial)))
         self._cache: dict[tuple[tuple[bool, bool], ...], torch.Tensor] = {}
 
     def _axis_profile(self, axis: int, on_start_border: bool, on_end_border: bool) -> torch.Tensor:
         n = self.out_tile[axis]
         if self.mode == "constant":
             return torch.ones(n, dtype=torch.float64)
-        offset = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
-        sigma = self.sigma_scales[axis] * n
-        profile = torch.exp(-(offset**2) / (2 * sigma**2))
-        peak = profile.max()
-        if on_start_border:
-            profile = torch.where(offset <= 0, peak, profile)
-        if on_end_border:
-            profile = torch.where(offset >= 0, peak, profile)
-        return (profile / peak).clamp_(min=self.axis_floor)
+        return torch.from_numpy(blend_profile(n, self.sigma_scales[axis], on_start_border, on_end_border, self.axis_floor))
 
     def for_window(self, window: Sequence[slice]) -> torch.Tensor:
         """``(1, *out_tile)`` weights for the window at input-grid ``window`` slices."""

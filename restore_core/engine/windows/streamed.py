@@ -2,7 +2,7 @@
 
 A method supplies one function, ``restore_window(data, valid, origin)``:
 ``data`` is ``(bands, h, w)`` float32 in the file's own units with nodata
-pixels already filled (:func:`~restore_remote_sensing.nodata.fill_invalid`),
+pixels already filled (:func:`~restore_core.engine.windows.validity.fill_invalid`),
 ``valid`` the ``(bands, h, w)`` bool mask, ``origin`` the (row, col) of the
 window in the source grid (to seed per-window noise reproducibly); it returns
 ``(bands, h * s, w * s)``.  Everything else happens here.
@@ -52,11 +52,11 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from restore_core.engine.tiling import iter_windows
-from restore_remote_sensing.frontier import Frontier
-from restore_remote_sensing.nodata import fill_invalid, nearest_mask
+from restore_core.engine.windows.memory import iter_windows
+from restore_core.engine.windows.weights import blend_profile
+from restore_core.engine.windows.frontier import Frontier
+from restore_core.engine.windows.validity import fill_invalid, nearest_mask
 
-_MIN_AXIS_WEIGHT = 1e-3  # as restore_core.engine.tiling: floor of each axis profile
 _CHUNK = 64  # rows (or columns) per slice when combining strip-sized arrays: bounds every temporary
 _EMIT_ROWS = 256  # finished rows go to the sink in bands of whole block rows, at least this many
 
@@ -84,22 +84,6 @@ class WindowSink(Protocol):
 
     def write(self, rows: slice, cols: slice, data: np.ndarray, valid: np.ndarray | None) -> None:
         """``data`` is a view of the strip: read it during the call, never modify or keep it."""
-
-
-def axis_profile(size: int, sigma_scale: float, on_start: bool, on_end: bool) -> np.ndarray:
-    """1D Gaussian blending profile of a window, flat to its peak on sides at the extent border.
-
-    The same profile as ``restore_core.engine.tiling`` (a window's context is
-    as true as it gets at the image border, so it keeps full weight there).
-    """
-    offset = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    profile = np.exp(-(offset**2) / (2 * (sigma_scale * size) ** 2))
-    peak = profile.max()
-    if on_start:
-        profile = np.where(offset <= 0, peak, profile)
-    if on_end:
-        profile = np.where(offset >= 0, peak, profile)
-    return np.maximum(profile / peak, _MIN_AXIS_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -156,7 +140,7 @@ class AxisPlan:
         total = np.zeros(self.out_hi - self.out_lo)
         parts = []
         for k, start in enumerate(self.starts):
-            profile = axis_profile(size, self.sigma_scale, start == 0, start + self.tile == self.extent)
+            profile = blend_profile(size, self.sigma_scale, start == 0, start + self.tile == self.extent)
             span = self.out_span(k)
             part = profile[span.start - start * self.scale : span.stop - start * self.scale]
             total[span.start - self.out_lo : span.stop - self.out_lo] += part

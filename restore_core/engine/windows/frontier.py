@@ -1,6 +1,6 @@
 """The frontier of the streaming machinery: partial output sums that the next window row adds to.
 
-See :mod:`restore_remote_sensing.streaming`.  Rows that a later window row
+See :mod:`restore_core.engine.windows.streamed`.  Rows that a later window row
 still reaches are kept here instead of in memory, column-major, so that a
 column range is one contiguous run of bytes; since every window row writes and
 reads all columns once, left to right, a pair of sequential streams suffices

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from restore_core.engine.tiling import iter_windows, tiled_apply
+from restore_core.engine.windows.memory import iter_windows, tiled_apply
 
 SIGMA_SCALE = 0.125
 
