@@ -76,15 +76,17 @@ method, slices, checkpoint = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 overrides = [f"model.checkpoint={checkpoint}"] if method == "disc-diff" and checkpoint != "-" else []
 record, cfg = prepare("mri", method, flags={"scale": 2, "device": "cpu", "quiet": True}, overrides=overrides)
 m = record.registry.get("methods", method).factory()
-model, _ = m._load(cfg, 1, "cpu")
+context = make_context(cfg, registry=record.registry)
+loaded = m.load(cfg, 1, context)
+model, plan = loaded.model, m.plan(cfg, loaded, context)
 g = torch.Generator().manual_seed(0)
 lr = torch.rand(slices, 1, 128, 128, generator=g) * 2 - 1
 began = time.perf_counter()
 with torch.no_grad():
     if method == "disc-diff":
-        sample_disc_diff(model, lr, torch.rand(slices, 1, 256, 256, generator=g) * 2 - 1, (2.0, 2.0), cfg, g, 1.0)
+        sample_disc_diff(model, plan, lr, torch.rand(slices, 1, 256, 256, generator=g) * 2 - 1, (2.0, 2.0), g, 1.0)
     else:
-        sample_r2d2(model, lr, (2.0, 2.0), cfg, g, sigma=0.05, lam=0.5)
+        sample_r2d2(model, plan, lr, (2.0, 2.0), g, sigma=0.05, lam=0.5)
 seconds = time.perf_counter() - began
 print(json.dumps({"seconds": seconds, "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 from report import markdown_table, update_section
 
-from restore_core.api import prepare
+from restore_core.api import make_context, prepare
 from restore_core.engine.sr_method import sample_sr
 from restore_core.metrics import LPIPSMetric, psnr, ssim
 
@@ -62,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     record, cfg = prepare("image", args.method, flags={"device": "cpu", "scale": args.scale})
     method = record.registry.get("methods", args.method).factory()
-    model = method.load_model(cfg, 3, "cpu")
+    model = method.load(cfg, 3, make_context(cfg, registry=record.registry)).model
     lr, hr = load_pair(args.image, args.size, args.scale)
     lpips = LPIPSMetric(REPO.parent / "shared" / "metrics" / "lpips_alex.safetensors")
     rows, overhead = [], []

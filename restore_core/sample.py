@@ -9,6 +9,15 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 
+def dtype_range(dtype: Any) -> tuple[float, float] | None:
+    """The representable range of an integer dtype (``(0, 255)``, ``(-32768, 32767)``...); None for floats."""
+    kind = np.dtype(dtype)
+    if kind.kind in "ui":
+        info = np.iinfo(kind)
+        return float(info.min), float(info.max)
+    return None
+
+
 class Geometry(Protocol):
     """Where the pixel grid sits in the world (NIfTI affine, GeoTIFF transform...)."""
 

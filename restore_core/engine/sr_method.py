@@ -113,15 +113,22 @@ class DiffusionMethod:
         return build_model(cfg, self.spatial_dims, channels, networks)
 
     def training_images(self, data: Path, cfg: DictConfig, context: RunContext) -> Sequence[torch.Tensor]:
-        """Every file in ``data`` that a registered reader reads, as model-space tensors (:meth:`to_training_tensor`)."""
+        """``data`` (a file, or every file in a folder that a registered reader reads), read by the
+        plugin's registered readers, as model-space tensors (:meth:`training_tensors`)."""
         registry = self.registry(context)
-        files = sorted(p for p in Path(data).iterdir() if p.is_file() and not p.name.startswith(".") and registry.can_read(p))
+        data = Path(data)
+        files = [data] if data.is_file() else sorted(
+            p for p in data.iterdir() if p.is_file() and not p.name.startswith(".") and registry.can_read(p)
+        )
         if not files:
             raise InputError(data, f"holds no training files ({', '.join(registry.extensions('readers'))})")
-        return [self.to_training_tensor(registry.reader_for(path).read(path, cfg), cfg) for path in files]
+        tensors: list[torch.Tensor] = []
+        for path in files:
+            tensors.extend(self.training_tensors(registry.reader_for(path).read(path, cfg), cfg))
+        return tensors
 
-    def to_training_tensor(self, sample: Sample, cfg: DictConfig) -> torch.Tensor:
-        """One training image ``(C, *spatial)`` in model units from a read sample (plugins override)."""
+    def training_tensors(self, sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
+        """The training images ``(C, *spatial)`` in model units that one read file gives (plugins override)."""
         raise NotImplementedError(f"method '{self.name}' does not say how its training files map to model units")
 
     def degradation(self, cfg: DictConfig, scale: int, context: RunContext) -> Degrade:

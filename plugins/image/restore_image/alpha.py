@@ -6,7 +6,8 @@ from typing import Callable
 import numpy as np
 
 from restore_core.sample import Sample
-from restore_image.bicubic import bicubic_resize, value_range
+from restore_core.sample import dtype_range
+from restore_image.bicubic import bicubic_resize
 from restore_image.io_common import ASSOCIATED_ALPHA, white_level
 
 
@@ -38,5 +39,5 @@ def restore_colour_keep_alpha(
     if restored.shape[1:] != size:
         raise ValueError(f"method returned {restored.shape[1:]}, expected {size}")
     if alpha is not None:
-        restored = np.concatenate([restored, bicubic_resize(alpha, size, value_range(sample))], axis=0)
+        restored = np.concatenate([restored, bicubic_resize(alpha, size, dtype_range(sample.source_dtype))], axis=0)
     return sample.resampled(restored.astype(np.float32))

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from restore_core.context import RunContext
-from restore_core.sample import Sample
+from restore_core.sample import Sample, dtype_range
 from restore_image.scale import output_shape, parse_scale
 
 MIN_WEIGHT = 1e-3  # resized alpha (0..1) below which colour is not unpremultiplied
@@ -50,13 +50,6 @@ def alpha_weighted_resize(
     return np.where(visible, quotient, bicubic_resize(colour, size, value_range)).astype(np.float32)
 
 
-def value_range(sample: Sample) -> tuple[float, float] | None:
-    dtype = np.dtype(sample.source_dtype)
-    if dtype.kind in "ui":
-        return float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)
-    return None
-
-
 class Bicubic:
     """Upscale every channel (alpha included) by bicubic interpolation.
 
@@ -72,7 +65,7 @@ class Bicubic:
         size = output_shape(sample.spatial_shape, scale)
         from restore_image.alpha import restore_colour_keep_alpha, straight_alpha_weight
 
-        bounds = value_range(sample)
+        bounds = dtype_range(sample.source_dtype)
         weight = straight_alpha_weight(sample)
 
         def resize(colour: np.ndarray) -> np.ndarray:

@@ -26,16 +26,11 @@ from restore_core.engine.sr_method import DiffusionSRMethod
 from restore_core.errors import UsageError
 from restore_core.sample import Sample
 from restore_image.alpha import restore_colour_keep_alpha
+from restore_image.io_common import white_level
 from restore_image.scale import output_shape, parse_scale
 
 MODEL_CHANNELS = 3
 CHECKPOINTS = Path(__file__).with_name("checkpoints")
-
-
-def peak_value(dtype: np.dtype) -> float:
-    """The white level of a dtype: 255, 65535, or 1.0 for float images."""
-    dtype = np.dtype(dtype)
-    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
 
 
 def model_range(colour: np.ndarray, dtype: np.dtype) -> tuple[float, float]:
@@ -48,7 +43,7 @@ def model_range(colour: np.ndarray, dtype: np.dtype) -> tuple[float, float]:
     headroom the core's [-1, 1] clamp of the result needs.
     """
     if np.dtype(dtype).kind in "ui":
-        return 0.0, peak_value(dtype)
+        return 0.0, white_level(dtype)
     return min(0.0, float(np.min(colour))), max(1.0, float(np.max(colour)))
 
 
@@ -88,10 +83,10 @@ class ImageDiffusionSR(DiffusionSRMethod):
         super().__init__()
         self.name = name
 
-    def to_training_tensor(self, sample: Sample, cfg: DictConfig) -> torch.Tensor:
+    def training_tensors(self, sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
         """The colour channels (alpha dropped) in model units, grey replicated to RGB."""
         colour = sample.data[:-1] if sample.meta.get("has_alpha") else sample.data
-        return to_model_space(colour, sample.source_dtype)[0]
+        return [to_model_space(colour, sample.source_dtype)[0]]
 
     def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
         scale = parse_scale(cfg.scale)

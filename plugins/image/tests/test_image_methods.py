@@ -12,21 +12,9 @@ from PIL import Image
 from restore_core import api
 from restore_core.cli import main
 from restore_core.engine.checkpoint import load_checkpoint, save_checkpoint
+from restore_core.testing import tiny_overrides
 
-TINY = [
-    "model.denoiser.channels=[8,16]",
-    "model.denoiser.attention_levels=[false,false]",
-    "model.denoiser.norm_num_groups=4",
-    "model.denoiser.num_head_channels=8",
-    "diffusion.train_steps=100",
-    "sampler.steps=3",
-    "train.patch=16",
-    "train.batch_size=2",
-    "train.checkpoint_every=2",
-    "model.encoder.num_features=8",
-    "model.encoder.num_blocks=1",
-    "model.encoder.growth_channels=4",
-]
+TINY = tiny_overrides(encoder=True)
 
 
 def tiny(method: str) -> list[str]:

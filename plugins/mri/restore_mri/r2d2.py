@@ -61,7 +61,6 @@ from restore_mri.nifti import header_slice_axis
 from restore_mri.scale import parse_mri_scale, parse_slice_axis, scaled_length
 
 CHECKPOINTS = Path(__file__).with_name("checkpoints")
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
 # -- sampling ------------------------------------------------------------------------------
@@ -127,11 +126,6 @@ def in_plane_factors(sample: Sample, cfg: DictConfig) -> tuple[int, tuple[float,
     return axis, (plane[0], plane[1])
 
 
-def read_volumes(path: Path) -> list[Path]:
-    files = sorted(p for p in Path(path).iterdir() if p.name.lower().endswith(NIFTI_SUFFIXES)) if Path(path).is_dir() else [Path(path)]
-    return files
-
-
 class R2D2Method(DiffusionMethod):
     """R2D2+: slice-wise denoising + in-plane super-resolution by regularised reverse diffusion."""
 
@@ -162,24 +156,16 @@ class R2D2Method(DiffusionMethod):
 
         return degrade
 
-    def training_images(self, data: Path, cfg: DictConfig, context: Any = None) -> Sequence[torch.Tensor]:
-        """Every slice (along the slice axis) of every frame of the NIfTI files in ``data``, as (1, H, W)."""
-        from restore_mri.nifti import read_nifti
-
-        files = read_volumes(data)
-        if not files:
-            raise InputError(data, "holds no NIfTI (.nii, .nii.gz) training volumes")
+    def training_tensors(self, sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
+        """Every slice (along the slice axis) of every frame of a volume, normalised per frame, as (1, H, W)."""
         percentiles = tuple(cfg.get("r2d2", {}).get("percentiles", (0.5, 99.5)))
+        axis = _slice_axis(sample, cfg)
         slices: list[torch.Tensor] = []
-        for path in files:
-            sample = read_nifti(path)
-            axis = _slice_axis(sample, cfg)
-            for frame in sample.data:
-                model_units = normalise(frame, robust_range(frame, percentiles))
-                stack = np.moveaxis(model_units, axis, 0)
-                for plane in stack:
-                    if float(plane.max() - plane.min()) > 1e-6:  # constant slices teach nothing
-                        slices.append(torch.from_numpy(np.ascontiguousarray(plane))[None])
+        for frame in sample.data:
+            model_units = normalise(frame, robust_range(frame, percentiles))
+            for plane in np.moveaxis(model_units, axis, 0):
+                if float(plane.max() - plane.min()) > 1e-6:  # constant slices teach nothing
+                    slices.append(torch.from_numpy(np.ascontiguousarray(plane))[None])
         return slices
 
     # -- inference -----------------------------------------------------------------------

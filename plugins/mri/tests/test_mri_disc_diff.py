@@ -10,6 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from restore_core.plugins import load_plugin
+from restore_core.testing import tiny_overrides
 from restore_core import api
 from restore_core.cli import main
 from restore_core.engine.training import TrainSettings
@@ -17,19 +18,7 @@ from restore_mri.disc_diff import DiscDiffMethod, detail_difficulty, disentangle
 from restore_mri.plugin import CONFIG_DIR
 from restore_mri.reference import reference_to_grid
 
-TINY = [
-    "model.denoiser.channels=[8,16]",
-    "model.denoiser.attention_levels=[false,false]",
-    "model.denoiser.norm_num_groups=4",
-    "model.denoiser.num_head_channels=8",
-    "model.denoiser.se_reduction=2",
-    "diffusion.train_steps=100",
-    "sampler.steps=3",
-    "train.patch=16",
-    "train.batch_size=2",
-    "train.checkpoint_every=2",
-    "train.curriculum.ramp_steps=4",
-]
+TINY = tiny_overrides("model.denoiser.se_reduction=2", "train.curriculum.ramp_steps=4")
 
 
 def tiny_cfg(*extra: str):

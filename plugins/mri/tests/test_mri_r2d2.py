@@ -15,22 +15,13 @@ from restore_core.engine import plan as plan_module
 from restore_core.engine.plan import SamplingPlan
 from restore_core.engine.sr_method import build_model
 from restore_core.plugins import load_plugin
+from restore_core.testing import tiny_overrides
 from restore_core.errors import UsageError
 from restore_mri import r2d2
 from restore_mri.kspace_consistency import KSpaceConsistency, KSpaceTruncation
 from restore_mri.plugin import CONFIG_DIR
 
-TINY = [
-    "model.denoiser.channels=[8,16]",
-    "model.denoiser.attention_levels=[false,false]",
-    "model.denoiser.norm_num_groups=4",
-    "model.denoiser.num_head_channels=8",
-    "diffusion.train_steps=100",
-    "sampler.steps=3",
-    "train.patch=16",
-    "train.batch_size=2",
-    "train.checkpoint_every=2",
-]
+TINY = tiny_overrides()
 
 
 def tiny_cfg(*extra: str):

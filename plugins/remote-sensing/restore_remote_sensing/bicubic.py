@@ -16,17 +16,8 @@ import numpy as np
 from restore_core.context import RunContext
 from restore_remote_sensing.raster_io import RasterInfo
 from restore_core.engine.windows.streamed import StreamStats, WindowFn
-from restore_core.sample import Sample
+from restore_core.sample import Sample, dtype_range
 from restore_remote_sensing.windowed import RasterWindows, parse_scale
-
-
-def dtype_range(dtype: str | np.dtype) -> tuple[float, float] | None:
-    """The representable range of an integer dtype; None for floats."""
-    kind = np.dtype(dtype)
-    if kind.kind in "ui":
-        info = np.iinfo(kind)
-        return float(info.min), float(info.max)
-    return None
 
 
 def bicubic_upsample(data: np.ndarray, scale: int, value_range: tuple[float, float] | None = None) -> np.ndarray:

@@ -59,9 +59,14 @@ def kernel_degradation(scale: int, **params: Any) -> Callable[..., dict[str, tor
     return degrade
 
 
-def kernel_code_loss(model: DDSRModel, lr: torch.Tensor, kernels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """MSE between the predicted and the true (whitened) PCA codes; returns (loss, predicted, true) codes."""
-    features = model.encoder(lr)
+def kernel_code_loss(
+    model: DDSRModel, lr: torch.Tensor, kernels: torch.Tensor, features: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MSE between the predicted and the true (whitened) PCA codes; returns (loss, predicted, true) codes.
+
+    ``features``: the RRDB encodings of ``lr`` when the caller has them already.
+    """
+    features = model.encoder(lr) if features is None else features
     predicted = model.predict_code(features)
     true = model.kernel_pca.encode(kernels)
     return F.mse_loss(predicted, true), predicted, true
@@ -77,9 +82,7 @@ def ddsr_loss(kernel_weight: float, p_predicted_code: float, diffusion_weight: f
     def loss_fn(model: DDSRModel, batch: tuple, generator: torch.Generator, settings: TrainSettings) -> tuple[torch.Tensor, dict[str, float]]:
         lr, hr, extras = batch
         features = model.encoder(lr)
-        predicted = model.predict_code(features)
-        true = model.kernel_pca.encode(extras["kernel"])
-        code_loss = F.mse_loss(predicted, true)
+        code_loss, predicted, true = kernel_code_loss(model, lr, extras["kernel"], features)
         if diffusion_weight == 0:
             return kernel_weight * code_loss, {"kernel": code_loss.item()}
         use_predicted = (torch.rand(lr.shape[0], generator=generator) < p_predicted_code).to(lr.device)[:, None]

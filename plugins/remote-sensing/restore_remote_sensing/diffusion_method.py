@@ -33,9 +33,9 @@ from restore_core.engine.sr_method import DiffusionMethod
 from restore_core.engine.sr_model import hr_size_for
 from restore_core.engine.windows import window_seed
 from restore_core.errors import InputError, UsageError
-from restore_core.sample import Sample
+from restore_core.sample import Sample, dtype_range
 from restore_remote_sensing.bands import apply_band_rule, band_rule
-from restore_remote_sensing.bicubic import bicubic_upsample, dtype_range
+from restore_remote_sensing.bicubic import bicubic_upsample
 from restore_remote_sensing.normalise import Bounds, array_bounds, dataset_bounds, from_model, to_model
 from restore_remote_sensing.raster_io import RasterInfo, source_errors
 from restore_core.engine.windows.streamed import WindowFn
@@ -43,7 +43,6 @@ from restore_remote_sensing.windowed import RasterWindows, open_dataset, parse_s
 
 CHECKPOINTS = Path(__file__).with_name("checkpoints")
 MODEL_CHANNELS = 3
-TRAINING_SUFFIXES = (".tif", ".tiff")
 
 
 def sample_valid(sample: Sample, nodata: float | None) -> np.ndarray:
@@ -70,25 +69,14 @@ class RSDiffusionSR(DiffusionMethod):
         self.windows = RasterWindows()
 
     # -- training data -------------------------------------------------------------------
-    def training_images(self, data: Path, cfg: DictConfig, context: RunContext) -> Sequence[torch.Tensor]:
-        """Every GeoTIFF in ``data``: its RGB bands (band rule) in model units (normalisation rule)."""
-        files = sorted(p for p in Path(data).iterdir() if p.suffix.lower() in TRAINING_SUFFIXES and not p.name.startswith("."))
-        if not files:
-            raise InputError(data, "holds no GeoTIFF training images (.tif)")
-        images = []
-        for path in files:
-            with open_dataset(path) as dataset, source_errors(path):
-                raster = dataset.read(out_dtype="float32")
-                valid = dataset.read_masks() > 0
-                nodata = dataset.nodata
-                colorinterp = dataset.colorinterp
-            if nodata is not None and not np.isnan(nodata):
-                valid &= raster != nodata
-            rule = band_rule(raster.shape[0], colorinterp, cfg.bands.get("rgb", "auto"), MODEL_CHANNELS)
-            group = list(rule.model_groups[0])
-            bounds = array_bounds(raster, valid, cfg)[group]
-            images.append(torch.from_numpy(to_model(raster[group], bounds, float(cfg.normalise.headroom)).astype(np.float32)))
-        return images
+    def training_tensors(self, sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
+        """A raster read by the plugin's reader: its RGB bands (band rule) in model units (normalisation rule)."""
+        info = sample.meta.get("raster")
+        valid = sample_valid(sample, getattr(info, "nodata", None))
+        rule = band_rule(sample.channels, getattr(info, "colorinterp", ()), cfg.bands.get("rgb", "auto"), MODEL_CHANNELS)
+        group = list(rule.model_groups[0])
+        bounds = array_bounds(sample.data, valid, cfg)[group]
+        return [torch.from_numpy(to_model(sample.data[group], bounds, float(cfg.normalise.headroom)).astype(np.float32))]
 
     # -- inference ---------------------------------------------------------------------------
     def restore_file(self, source: Path, target: Path, cfg: Any, context: RunContext) -> None:

@@ -8,6 +8,8 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from restore_core.testing import tiny_overrides as tiny_engine_overrides
+
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "remote-sensing"
 UTM_TRANSFORM = (5.0, 0.0, 792988.0, 0.0, -5.0, 2050382.0)  # rgbn.tif's grid (EPSG:32618, 5 m)
 
@@ -109,30 +111,13 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]
 
 # -- tiny diffusion models (DMDC, DDSR) -------------------------------------------------------------
 
-TINY_DIFFUSION = [
-    "model.denoiser.channels=[8,16]",
-    "model.denoiser.attention_levels=[false,false]",
-    "model.denoiser.norm_num_groups=4",
-    "model.denoiser.num_head_channels=8",
-    "diffusion.train_steps=100",
-    "sampler.steps=2",
-    "train.patch=16",
-    "train.batch_size=2",
-    "train.checkpoint_every=2",
-    "tiling.tile=16",
-    "tiling.halo=2",
-]
-TINY_DDSR = [
-    "model.encoder.num_features=8",
-    "model.encoder.num_blocks=1",
-    "model.encoder.growth_channels=4",
-    "model.kernel.pca_samples=200",
-    "model.kernel.predictor_width=8",
-]
+TINY_WINDOWS = ("sampler.steps=2", "tiling.tile=16", "tiling.halo=2")
+TINY_KERNEL = ("model.kernel.pca_samples=200", "model.kernel.predictor_width=8")
 
 
 def _tiny(method: str) -> list[str]:
-    return TINY_DIFFUSION + (TINY_DDSR if method == "ddsr" else [])
+    ddsr = method == "ddsr"
+    return tiny_engine_overrides(*TINY_WINDOWS, *(TINY_KERNEL if ddsr else ()), encoder=ddsr)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ from rasterio.enums import ColorInterp
 from rasterio.transform import Affine
 
 from restore_core.api import restore
-from restore_remote_sensing.bicubic import bicubic_upsample, dtype_range
+from restore_core.sample import dtype_range
+from restore_remote_sensing.bicubic import bicubic_upsample
 
 SMALL = ["io.blocksize=32", "tiling.tile=16", "tiling.overlap=4", "tiling.halo=2"]
 
