@@ -18,6 +18,7 @@ from restore_core.atomic import atomic_output_with_sidecar, full_suffix
 from restore_core.config import compose_config, to_yaml
 from restore_core.context import RunContext, resolve_device
 from restore_core.errors import InputError, PluginError, RestoreError, UsageError
+from restore_core.method import StreamingMethod, TrainableMethod
 from restore_core.plugins import PluginRecord, discover, load_plugin, require_plugin
 from restore_core.registry import Registry
 from restore_core.sample import Sample
@@ -292,7 +293,7 @@ def restore(
     failures: list[str] = []
     for job in context.progress(jobs, total=len(jobs), desc="files") if len(jobs) > 1 else jobs:
         try:
-            if hasattr(method_obj, "restore_file"):
+            if isinstance(method_obj, StreamingMethod):
                 written.append(stream_file(method_obj, job, cfg, context))
                 continue
             sample = read_sample(registry, job.source, cfg)
@@ -327,7 +328,7 @@ def train(
     record, cfg = prepare(plugin, method, config=config, flags=flags, overrides=overrides)
     assert record.registry is not None
     method_obj = record.registry.get("methods", str(cfg.method)).factory()
-    if not hasattr(method_obj, "train"):
+    if not isinstance(method_obj, TrainableMethod):
         raise UsageError(f"method '{cfg.method}' of plugin '{plugin}' has nothing to train")
     context = make_context(cfg, registry=record.registry)
     return Path(method_obj.train(cfg, context, data=data, output_dir=output_dir, max_steps=steps))

@@ -213,3 +213,17 @@ def test_register_keywords_only_grow():
     for kind, names in REGISTER_KWARGS_V1.items():
         required, optional = REGISTRATION_KINDS[kind]
         assert names <= set(required) | set(optional), kind
+
+
+def test_plugin_cli_options_come_from_the_plugin_not_the_core(capsys, tmp_path):
+    """--slice-axis is the mri plugin's (register_cli_options): the image plugin's runs do not know it."""
+    from restore_core.cli import plugin_options, run_parser
+
+    assert "--slice-axis" not in run_parser().format_help()
+    mri = {option.name: option.key for option in plugin_options(["--plugin", "mri"])}
+    assert mri == {"--slice-axis": "slice_axis", "--keep-dtype": "io.keep_dtype"}
+    assert plugin_options(["--plugin", "image"]) == []
+    image = tmp_path / "a.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert main(["--plugin", "image", str(image), "--slice-axis", "0"]) == 2
+    assert "unrecognized arguments: --slice-axis" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Whole rasters as :class:`~restore_core.sample.Sample` objects: the core's reader and writer hooks.
 
-Files are restored by streaming (:meth:`WindowedMethod.restore_file`); these
+Files are restored by streaming (:meth:`RasterWindows.restore_file`); these
 read whole rasters into memory for ``restore eval`` and for methods without a
 streaming path.  The metadata travel as ``meta["raster"]`` (a
 :class:`RasterInfo`), the georeferencing as the sample's ``geometry`` (a

@@ -7,7 +7,7 @@ pixels already filled (:func:`~restore_core.engine.windows.validity.fill_invalid
 window in the source grid (to seed per-window noise reproducibly); it returns
 ``(bands, h * s, w * s)``.  Everything else happens here.
 
-Windows are placed as :func:`restore_core.engine.tiling.iter_windows` places
+Windows are placed as :func:`restore_core.engine.windows.memory.iter_windows` places
 them, read with ``halo`` extra pixels of context on each side (cropped off
 again), and blended with the core's border-aware Gaussian weights (nnU-Net,
 Isensee et al. 2021): ``out(p) = sum_w g_w(p) f_w(p) / sum_w g_w(p)``.  The
