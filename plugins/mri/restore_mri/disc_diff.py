@@ -55,6 +55,7 @@ from restore_core.sample import Sample
 from restore_mri.degradations import rician
 from restore_mri.kspace import kspace_truncate
 from restore_mri.kspace_consistency import KSpaceTruncation
+from restore_mri.nifti import read_nifti
 from restore_mri.r2d2 import CHECKPOINTS, _slice_axis, in_plane_factors
 from restore_mri.reference import load_reference
 from restore_mri.scale import scaled_length
@@ -173,13 +174,16 @@ class DiscDiffMethod(DiffusionMethod):
         return degrade
 
     def training_images(self, data: Path, cfg: DictConfig, context: Any = None) -> Sequence[torch.Tensor]:
-        """Every slice of every (target, reference) pair as a (2, H, W) tensor, each volume normalised."""
-        from restore_mri.nifti import read_nifti
+        """Every slice of every (target, reference) pair as a (2, H, W) tensor, each volume normalised.
 
+        Files are read by the plugin's registered reader (pairs need two files, so the
+        core's one-file-at-a-time default does not apply)."""
+        registry = self.registry(context) if context is not None else None
+        read = (lambda path: registry.reader_for(path).read(path, cfg)) if registry is not None else read_nifti
         percentiles = tuple((cfg.get("disc_diff") or {}).get("percentiles", (0.5, 99.5)))
         slices: list[torch.Tensor] = []
         for target_path, reference_path in paired_volumes(data, str(cfg.train.target_prefix), str(cfg.train.reference_prefix)):
-            target, reference = read_nifti(target_path), read_nifti(reference_path)
+            target, reference = read(target_path), read(reference_path)
             if target.data.shape != reference.data.shape:
                 raise InputError(reference_path, f"has shape {reference.data.shape[1:]}, its target {target_path.name} {target.data.shape[1:]}")
             axis = _slice_axis(target, cfg)

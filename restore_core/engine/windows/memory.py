@@ -1,4 +1,4 @@
-"""Sliding-window application of a network to 2D images and 3D volumes.
+"""The in-memory windowing back-end: sliding windows over 2D images and 3D volumes held in memory.
 
 Built on MONAI's ``sliding_window_inference``, which already places windows,
 runs them in batches, accumulates outputs and supports outputs on a finer grid

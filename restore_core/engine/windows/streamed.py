@@ -1,4 +1,4 @@
-"""Restore a scene window by window, blending overlaps, in memory bounded by the tile (issue 5, item 2).
+"""The streamed windowing back-end: a scene window by window, overlaps blended, memory bounded by the tile.
 
 A method supplies one function, ``restore_window(data, valid, origin)``:
 ``data`` is ``(bands, h, w)`` float32 in the file's own units with nodata
@@ -26,6 +26,14 @@ Memory is O(bands x (tile x s + block)^2); the frontier on disk holds at
 most bands x (tile x s + block) x output width float32 values.  Output rows
 and columns are restricted to a region of interest, so a tile of a mosaic can
 be restored on the mosaic's window grid (see ``sources``).
+
+Why not MONAI's ``Splitter``/``Merger`` (``PatchInferer``): its mergers
+accumulate into an output-sized array (``AvgMerger`` in memory, ``ZarrAvgMerger``
+in a Zarr store, plus a count map of the same size), whereas here the output
+goes straight into the output file in its compressed block order, nothing
+scene-sized is ever allocated, and nodata and mosaic neighbours are part of
+reading a window.  Window *placement* and *weights* are shared with the
+in-memory back-end (``memory.iter_windows``, ``weights.blend_profile``).
 
 Flat peak memory.  Bounded is not enough for a flat *peak*: with one fresh
 strip per window row (the next allocated while the last was alive) and
