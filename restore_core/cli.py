@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Sequence
 from restore_core import __version__
 from restore_core.errors import RestoreError
 
-SUBCOMMANDS = ("plugins", "train", "eval", "config")
+SUBCOMMANDS = ("plugins", "train", "eval", "config", "weights")
 
 DESCRIPTION = """\
 Restore and super-resolve images and volumes with diffusion models.
@@ -28,6 +28,7 @@ usage:
   restore config show --plugin P [--method M] [--config FILE] [key=value ...]
   restore train --plugin P [--method M] --data PATH [--out DIR] [key=value ...]
   restore eval --plugin P [--method M] --data PATH [--out DIR] [key=value ...]
+  restore weights list|show NAME|add NAME ...   published and added checkpoints
   restore PLUGIN COMMAND ...        a command contributed by a plugin
 
 A folder as INPUT restores every file the plugin reads.  Without -o, each
@@ -229,6 +230,63 @@ def cmd_eval(argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_weights(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="restore weights", description="Published checkpoints: list, show, add.")
+    actions = parser.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="known and added checkpoints, and whether each is on this machine")
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="the model card of one entry")
+    show.add_argument("name")
+    add = actions.add_parser("add", help="add a checkpoint file or URL under NAME (checked against its architecture)")
+    add.add_argument("name")
+    source = add.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", help="a local weights file (.safetensors, .pt, .pth, .ckpt, .bin)")
+    source.add_argument("--url", help="a download URL (needs --sha256)")
+    add.add_argument("--sha256", help="the file's SHA-256 (required with --url)")
+    add.add_argument("--arch", required=True, help="architecture (see restore_core.published.ARCHITECTURES)")
+    add.add_argument("--config", required=True, help="YAML/JSON file of the architecture's constructor arguments")
+    add.add_argument("--wrapper", help="the entry of the file that holds the weights (e.g. ema), when it holds several")
+    for name in ("licence", "trained-on", "source", "notes"):
+        add.add_argument(f"--{name}", default=None)
+    args = parser.parse_args(argv)
+    from restore_core.published.catalogue import WeightsEntry, WeightsRegistry
+
+    registry = WeightsRegistry()
+    if args.action == "list":
+        rows = [{"name": e.name, "arch": e.arch, "origin": e.origin, "present": e.local_path(registry.cache_dir) is not None,
+                 "licence": e.licence, "url": e.url} for e in sorted(registry.entries.values(), key=lambda e: e.name)]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for row in [] if args.json else rows:
+            print(f"{row['name']:<28} {row['arch']:<20} {row['origin']:<6} {'present' if row['present'] else 'missing':<8} {row['licence']}")
+        return 0
+    if args.action == "show":
+        import yaml
+
+        print(yaml.safe_dump(registry.get(args.name).card(), sort_keys=False), end="")
+        return 0
+    from pathlib import Path
+
+    from restore_core.config import read_mapping_file
+
+    if args.url and not args.sha256:
+        parser.error("--url needs --sha256 (a download is never trusted unhashed)")
+    entry = WeightsEntry(
+        name=args.name, arch=args.arch, config=read_mapping_file(Path(args.config)), url=args.url, sha256=args.sha256,
+        wrapper=args.wrapper, licence=args.licence or "unknown", trained_on=args.trained_on or "unknown",
+        source=args.source or (args.url or str(args.file)), notes=args.notes or "", origin="added",
+    )
+    from restore_core.published import ARCHITECTURES
+
+    if args.arch not in ARCHITECTURES:
+        from restore_core.errors import UsageError
+
+        raise UsageError(f"unknown architecture '{args.arch}'; known: {', '.join(sorted(ARCHITECTURES))}")
+    added = registry.add(entry, Path(args.file) if args.file else None)
+    print(f"added '{added.name}' ({added.arch}, sha256 {added.sha256})")
+    return 0
+
+
 def cmd_plugin_command(plugin: str, argv: Sequence[str]) -> int:
     from restore_core.plugins import require_plugin
 
@@ -250,6 +308,7 @@ def dispatch(argv: Sequence[str]) -> int:
         "config": cmd_config,
         "train": cmd_train,
         "eval": cmd_eval,
+        "weights": cmd_weights,
     }
     if argv and argv[0] in handlers:
         return handlers[argv[0]](argv[1:])

@@ -72,6 +72,11 @@ def _as_config(source: Any, label: str) -> DictConfig:
     return loaded
 
 
+def read_mapping_file(path: Path) -> dict[str, Any]:
+    """A YAML (or JSON) file of keys to values as a plain dict; one ConfigError line when it is not one."""
+    return OmegaConf.to_container(_as_config(Path(path), str(path)), resolve=True)  # type: ignore[return-value]
+
+
 def _kind(node: Any) -> str | None:
     """The kind of a config node; None for null, interpolations and missing values."""
     if isinstance(node, DictConfig):

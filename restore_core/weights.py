@@ -9,6 +9,7 @@ directory, then renamed atomically). ``RESTORE_OFFLINE=1`` forbids network use.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import urllib.error
@@ -110,17 +111,26 @@ def _download(spec: WeightSpec, target: Path, progress: bool) -> str:
             urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response,
             open(target, "wb") as out,
         ):
-            total = spec.size or int(response.headers.get("Content-Length") or 0) or None
+            announced = int(response.headers.get("Content-Length") or 0) or None
+            total = spec.size or announced
             bar = _progress_bar(spec.filename, total) if progress else None
+            received = 0
             for chunk in iter(lambda: response.read(_CHUNK_BYTES), b""):
                 digest.update(chunk)
                 out.write(chunk)
+                received += len(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
             if bar is not None:
                 bar.close()
-    except (urllib.error.URLError, OSError) as err:
-        raise WeightsError(f"could not download '{spec.name}' from {spec.url}: {err}") from err
+            if announced is not None and received != announced:
+                raise WeightsError(
+                    f"could not download '{spec.name}' from {spec.url}: the transfer was cut short "
+                    f"({received} of {announced} bytes); nothing was cached, run again to retry"
+                )
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise WeightsError(f"could not download '{spec.name}' from {spec.url}: {reason}") from err
     return digest.hexdigest()
 
 

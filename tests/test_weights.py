@@ -22,6 +22,7 @@ class FileServer:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.hits: dict[str, int] = {}
+        self.truncate: dict[str, int] = {}  # path -> bytes actually sent (Content-Length still says all)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,7 +35,7 @@ class FileServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(body[: server.truncate.get(self.path, len(body))])
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -85,6 +86,17 @@ def test_corrupt_download_raises_and_caches_nothing(server: FileServer, tmp_path
     assert spec.url in message and spec.sha256 in message
     assert hashlib.sha256(server.files["/w.bin"]).hexdigest() in message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_download_is_refused_leaves_nothing_and_a_retry_is_clean(server: FileServer, tmp_path: Path) -> None:
+    spec = _spec(server)
+    server.truncate["/w.bin"] = len(PAYLOAD) // 3  # the connection drops a third of the way
+    with pytest.raises(WeightsError) as error:
+        fetch_weights(spec, cache_dir=tmp_path)
+    assert "could not download 'tiny'" in str(error.value) and "\n" not in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+    del server.truncate["/w.bin"]
+    assert fetch_weights(spec, cache_dir=tmp_path).read_bytes() == PAYLOAD  # the retry starts afresh
 
 
 def test_corrupt_cached_file_is_replaced(server: FileServer, tmp_path: Path) -> None:
