@@ -30,8 +30,8 @@ Methods that `restore eval` cannot score alone (DisC-Diff needs a reference
 contrast per volume) are validated by their own benchmark instead:
 `--validation-json rows.json` embeds the rows that benchmark wrote for the
 float16 weights (`--stage-only` writes them first, unvalidated, to run it on);
-give `--val`, `--max-size`, `--max-slices` and `--benchmark` to record what
-those rows were measured on.
+give `--val`, `--max-size`, `--max-slices`, `--benchmark` and `--normalisation`
+to record what those rows were measured on and how they were scaled.
 
 ``--revalidate-card`` re-makes the card of an already shipped checkpoint
 (SOURCE is the shipped ``.safetensors``; no TARGET): the weights file is read,
@@ -202,7 +202,7 @@ def validation_from_json(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "source": str(args.validation_json), "benchmark": args.benchmark, "data": args.val, "max_size": args.max_size,
         **({"max_slices": args.max_slices} if args.max_slices else {}),
-        "degradation": str(cfg.eval.degradation), "shipped_config": _settings(cfg),
+        "degradation": str(cfg.eval.degradation), "normalisation": args.normalisation, "shipped_config": _settings(cfg),
         "rows": json.loads(Path(args.validation_json).read_text()),
     }
 
@@ -271,6 +271,7 @@ def main() -> None:
     parser.add_argument("--validation-json", help="instead of scoring here: validation rows measured by a benchmark")
     parser.add_argument("--benchmark", help="with --validation-json: the benchmark command that wrote the rows")
     parser.add_argument("--max-slices", type=int, default=0, help="with --validation-json: central slices the benchmark kept")
+    parser.add_argument("--normalisation", help="with --validation-json: what the benchmark scaled to [0, 1] before PSNR/SSIM")
     parser.add_argument("--stage-only", action="store_true", help="write the float16 weights without validation")
     parser.add_argument("--revalidate-card", action="store_true",
                         help="SOURCE is a shipped checkpoint: re-make its card's validation and training_degradation only")
