@@ -63,10 +63,19 @@ def write_lr(path: Path, lr: np.ndarray, profile: dict) -> None:
         dst.write(lr)
 
 
-def score(pred: np.ndarray, hr: np.ndarray, lpips: LPIPSMetric) -> dict[str, float]:
+def normalised(pred: np.ndarray, hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Output and HR crop mapped by the HR crop's own [min, max] to [0, 1] (what PSNR/SSIM/LPIPS see, data range 1)."""
     low, high = float(hr.min()), float(hr.max())
-    p, t = (pred - low) / (high - low), (hr - low) / (high - low)
-    return {"psnr": psnr(p, t, 1.0), "ssim": ssim(p, t, 1.0, 2), "lpips": lpips(np.clip(p, 0, 1), t)}
+    return (pred - low) / (high - low), (hr - low) / (high - low)
+
+
+def score(pred: np.ndarray, hr: np.ndarray, lpips: LPIPSMetric | None) -> dict[str, float]:
+    """PSNR/SSIM (data range 1) and LPIPS (``lpips=None``: left out) after :func:`normalised`."""
+    p, t = normalised(pred, hr)
+    scores = {"psnr": psnr(p, t, 1.0), "ssim": ssim(p, t, 1.0, 2)}
+    if lpips is not None:
+        scores["lpips"] = lpips(np.clip(p, 0, 1), t)
+    return scores
 
 
 def beats(a: dict, b: dict) -> str:
