@@ -58,6 +58,7 @@ from typing import Any
 
 from restore_core.api import prepare, restore, run_flags
 from restore_core.atomic import write_text_atomic
+from restore_core.context import RunContext
 from restore_core.engine.checkpoint import load_checkpoint, save_checkpoint
 from restore_core.evaluation import evaluate
 from restore_core.weights import sha256_of_file
@@ -102,7 +103,8 @@ def training_degradation(config: Mapping[str, Any]) -> dict[str, Any]:
     record, _ = prepare(str(config["plugin"]), str(config["method"]), flags=run_flags(True, device="cpu"))
     assert record.registry is not None
     method = record.registry.get("methods", str(config["method"])).factory()
-    maker = _defining_function(method.degradation(OmegaConf.create(dict(config)), scales[0]))
+    context = RunContext(device="cpu", quiet=True, registry=record.registry)
+    maker = _defining_function(method.degradation(OmegaConf.create(dict(config)), scales[0], context))
     summary = _summary(maker)
     described = "; ".join(f"train.{key} = {json.dumps(value)}" for key, value in settings.items())
     return {
