@@ -265,6 +265,7 @@ def restore(
     overrides: Sequence[str] = (),
     quiet: bool | None = True,
     ref: str | Path | None = None,
+    weights: str | Path | None = None,
     extra_flags: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Restore files or folders and return the written output paths.
@@ -274,6 +275,8 @@ def restore(
     written and :class:`BatchError` is raised at the end.  ``quiet=None``
     leaves progress bars to the config's ``quiet``.  ``ref`` is a reference
     image for methods that use one (``cfg.ref``); it must exist and be readable.
+    ``weights`` (``cfg.weights``) names the weights to run: a name from the weights
+    registry (``restore weights list``) or a file.
     ``extra_flags`` are further command-line flags as dotted config keys
     (a plugin's ``register_cli_options``, e.g. ``{"io.some_key": True}``); None values are not given.
     """
@@ -282,7 +285,8 @@ def restore(
         raise UsageError("no input given")
     if ref is not None:
         check_reference(Path(ref), paths)
-    flags = run_flags(quiet, **{"scale": scale, "sampler.steps": steps, "seed": seed, "device": device, "ref": ref, **(extra_flags or {})})
+    flags = run_flags(quiet, **{"scale": scale, "sampler.steps": steps, "seed": seed, "device": device, "ref": ref,
+                       "weights": str(weights) if weights is not None else None, **(extra_flags or {})})
     record, cfg = prepare(plugin, method, inputs=paths, config=config, flags=flags, overrides=overrides)
     registry = record.registry
     assert registry is not None

@@ -20,6 +20,19 @@ def register_denoisers(register: Any) -> None:
         name="conditional_unet", factory=lazy("restore_core.nets.unet", "ConditionalUNet"),
         description="MONAI DiffusionModelUNet with SR3 concatenation and SRDiff feature injection, 2D/3D",
     )
+    from restore_core.published import ARCHITECTURES
+
+    for arch in ARCHITECTURES:  # the published reference architectures, by their names (restore_core.published)
+        register(name=arch, factory=_published(arch), description=f"published reference architecture '{arch}' (restore_core.published)")
+
+
+def _published(arch: str) -> Any:
+    def make(**kwargs: Any) -> Any:
+        from restore_core.published.denoiser import factory
+
+        return factory(arch)(**kwargs)
+
+    return make
 
 
 @hookimpl

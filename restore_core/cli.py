@@ -79,6 +79,7 @@ def run_parser(options: Sequence = ()) -> argparse.ArgumentParser:
     parser.add_argument("--scale", help="upscaling factor (a plugin may accept per-axis 'sx,sy,sz')")
     parser.add_argument("--steps", type=int, help="number of sampling steps")
     parser.add_argument("--ref", help="reference image for methods that use one (see the plugin's methods)")
+    parser.add_argument("--weights", help="weights to run: a name from 'restore weights list' or a file (= weights=...)")
     parser.add_argument("--version", action="version", version=f"restore {__version__}")
     _add_common(parser, plugin_required=False)
     for option in options:
@@ -126,6 +127,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         overrides=overrides,
         quiet=args.quiet,
         ref=args.ref,
+        weights=args.weights,
         extra_flags={option.key: getattr(args, _dest(option.key)) for option in options},
     )
     for path in written:

@@ -117,7 +117,77 @@ class BicubicSR:
         return self._apply(y, "pinv")
 
 
-OPERATORS = {"average_pool": AveragePoolSR, "bicubic": BicubicSR}
+def _replicate_blur_matrix(length: int, sigma: float, radius: int) -> torch.Tensor:
+    """``(length, length)`` matrix of a 1-D Gaussian blur with replicated borders (rows sum to 1)."""
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    matrix = torch.zeros(length, length, dtype=torch.float64)
+    rows = torch.arange(length)
+    for tap, weight in zip(offsets.long().tolist(), kernel.tolist()):
+        matrix[rows, (rows + tap).clamp(0, length - 1)] += weight
+    return matrix
+
+
+class GaussianBlur:
+    """A = separable Gaussian blur of std ``blur_sigma`` pixels (replicated borders); same grid in and out.
+
+    A is the Kronecker product of 1-D blur matrices, so A^+ is the Kronecker of
+    their pseudo-inverses.  Blur matrices are ill-conditioned, so singular values
+    below ``rcond`` times the largest are dropped (DDNM, Wang et al. 2023, sec.
+    3.3, "deblurring", likewise thresholds the SVD): A^+ is then the
+    pseudo-inverse of the rank-truncated A, and ``A A^+ A = A`` holds on the kept
+    range.  ``scale`` is accepted for the common operator signature and must be 1.
+    """
+
+    def __init__(self, scale: int = 1, spatial_dims: int = 2, blur_sigma: float = 2.0, rcond: float = 1e-3) -> None:
+        if int(scale) != 1:
+            raise ValueError(f"a blur keeps the grid: scale must be 1, got {scale}")
+        if not blur_sigma > 0:
+            raise ValueError(f"blur_sigma must be positive, got {blur_sigma}")
+        self.spatial_dims = spatial_dims
+        self.sigma = float(blur_sigma)
+        self.radius = max(1, int(round(3 * self.sigma)))
+        self.rcond = float(rcond)
+        self._cache: dict[tuple[str, int, torch.dtype, torch.device], torch.Tensor] = {}
+
+    def _matrix(self, kind: str, length: int, like: torch.Tensor) -> torch.Tensor:
+        key = (kind, length, like.dtype, like.device)
+        if key not in self._cache:
+            W = _replicate_blur_matrix(length, self.sigma, self.radius)
+            M = W if kind == "blur" else torch.linalg.pinv(W, rtol=self.rcond)
+            self._cache[key] = M.to(dtype=like.dtype, device=like.device)
+        return self._cache[key]
+
+    def _apply(self, x: torch.Tensor, kind: str) -> torch.Tensor:
+        for axis in range(2, 2 + self.spatial_dims):
+            M = self._matrix(kind, x.shape[axis], x)
+            x = torch.movedim(torch.movedim(x, axis, -1) @ M.T, -1, axis)
+        return x
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        return self._apply(x, "blur")
+
+    def A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        return self._apply(y, "pinv")
+
+
+class Identity:
+    """A = I (denoising: y = x + n); A^+ = I.  With DDNM+ (``sigma_y``) this is zero-shot denoising."""
+
+    def __init__(self, scale: int = 1, spatial_dims: int = 2) -> None:
+        if int(scale) != 1:
+            raise ValueError(f"denoising keeps the grid: scale must be 1, got {scale}")
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+
+#: Measurement operators by name: ``factory(scale, spatial_dims, **consistency.operator_params)``.
+OPERATORS = {"average_pool": AveragePoolSR, "bicubic": BicubicSR, "gaussian_blur": GaussianBlur, "identity": Identity}
 
 
 class WaveletDomainOperator:

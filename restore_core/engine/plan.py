@@ -48,7 +48,7 @@ GAUSSIAN_SAMPLERS = ("ddim", "ddpm", "dpm_solver++")
 #: Consistency steps that re-noise with the Gaussian alpha_bar(t), which residual-shifting chains lack.
 NEEDS_ALPHA_BAR = {"ilvr": ILVR, "ddnm+": DDNMPlus, "dps": DPS}
 #: Keys of ``consistency`` that are not parameters of the step itself.
-_CONSISTENCY_KEYS = ("name", "operator")
+_CONSISTENCY_KEYS = ("name", "operator", "operator_params")
 
 
 def _plain(section: Any) -> dict[str, Any]:
@@ -69,6 +69,7 @@ class ConsistencyPlan:
     operator: str
     params: Mapping[str, Any]
     factory: Any = None
+    operator_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def steps(
         self, operator: LinearOperator, scale: float, spatial_dims: int, step_params: Mapping[str, Any] | None = None
@@ -183,7 +184,12 @@ def _consistency_plan(section: Any, process: str, registry: Any) -> ConsistencyP
         )
     params = {k: v for k, v in values.items() if k not in _CONSISTENCY_KEYS}
     factory = plugin_steps[name].factory if name in plugin_steps else None
-    return ConsistencyPlan(name, operator, params, factory)
+    operator_params = dict(values.get("operator_params") or {})
+    try:  # built once here, so a bad operator parameter is a config error before any window
+        OPERATORS[operator](1 if operator in ("gaussian_blur", "identity") else 2, 2, **operator_params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"consistency.operator_params do not fit operator '{operator}': {exc}") from None
+    return ConsistencyPlan(name, operator, params, factory, operator_params)
 
 
 def run_plan(
@@ -239,7 +245,7 @@ def run_plan(
     if plan.consistency is not None:
         scale = hr_size[-1] / lr.shape[-1]
         if operator is None:
-            operator = OPERATORS[plan.consistency.operator](int(round(scale)), model.spatial_dims)
+            operator = OPERATORS[plan.consistency.operator](int(round(scale)), model.spatial_dims, **plan.consistency.operator_params)
         # A is linear: when the target is the residual HR - up(LR), its measurement is y - A(up(LR)).
         residual = isinstance(getattr(model.space, "inner", model.space), ResidualSpace)
         measurement = lr - operator.A(up_lr) if residual else lr

@@ -97,7 +97,17 @@ class DiffusionMethod:
         return require_plugin(self.plugin).registry
 
     def load(self, cfg: DictConfig, channels: int, context: RunContext) -> LoadedModel:
-        """The run's model from ``model.checkpoint``, with the config check (see :mod:`~restore_core.engine.loading`)."""
+        """The run's model from ``model.checkpoint`` (or ``--weights``, a checkpoint of this method's own
+        network), with the config check (see :mod:`~restore_core.engine.loading`)."""
+        weights = cfg.get("weights")
+        if weights:
+            if not Path(str(weights)).expanduser().is_file():
+                raise UsageError(
+                    f"--weights {weights}: method '{self.name}' runs its own network's checkpoints (a file); "
+                    "published priors run with the zero-shot methods (ddnm, ilvr, dps, ccdf; see restore plugins)"
+                )
+            cfg = cfg.copy()
+            cfg.model.checkpoint = str(weights)
         return self.checkpoints.load_for_run(cfg, channels, context, self.registry(context))
 
     def plan(self, cfg: DictConfig, loaded: LoadedModel, context: RunContext) -> SamplingPlan:

@@ -25,7 +25,7 @@ from restore_core.weights import WeightsError, WeightSpec, default_cache_dir, fe
 
 KNOWN = Path(__file__).with_name("known_weights.yaml")
 USER_REGISTRY = "registry.yaml"
-_FIELDS = ("arch", "config", "diffusion", "url", "sha256", "size_bytes", "filename", "licence", "trained_on", "source", "notes", "file", "wrapper")
+_FIELDS = ("arch", "config", "diffusion", "url", "download_page", "sha256", "size_bytes", "filename", "licence", "trained_on", "source", "notes", "file", "wrapper")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class WeightsEntry:
     config: Mapping[str, Any] = field(default_factory=dict)
     diffusion: Mapping[str, Any] = field(default_factory=dict)
     url: str | None = None
+    download_page: str | None = None
     sha256: str | None = None
     size_bytes: int | None = None
     filename: str | None = None
@@ -96,7 +97,8 @@ class WeightsRegistry:
         if entry.file:
             raise InputError(entry.file, f"weights '{name}' are missing or changed since 'restore weights add' (sha256 {entry.sha256})")
         if not entry.url:
-            raise WeightsError(f"weights '{name}' have no download URL; get the file from {entry.source or 'its authors'} and run 'restore weights add {name} --file PATH --arch {entry.arch} --config FILE'")
+            where = entry.download_page or entry.source or "its authors"
+            raise WeightsError(f"weights '{name}' have no direct download URL; get the file from {where} and run 'restore weights add {name}-local --file PATH --arch {entry.arch} --config FILE'")
         if not entry.sha256:
             raise WeightsError(
                 f"weights '{name}': its authors publish no sha256, so it is not downloaded unverified; download {entry.url} "

@@ -16,6 +16,7 @@ scaling, grey images, alpha, and reading training images.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from omegaconf import DictConfig
 
 from restore_core.context import RunContext
 from restore_core.engine.sr_method import DiffusionSRMethod
+from restore_core.engine.zero_shot import ZeroShotMethod
 from restore_core.errors import UsageError
 from restore_core.sample import Sample
 from restore_image.alpha import restore_colour_keep_alpha
@@ -84,20 +86,53 @@ class ImageDiffusionSR(DiffusionSRMethod):
         self.name = name
 
     def training_tensors(self, sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
-        """The colour channels (alpha dropped) in model units, grey replicated to RGB."""
-        colour = sample.data[:-1] if sample.meta.get("has_alpha") else sample.data
-        return [to_model_space(colour, sample.source_dtype)[0]]
+        return [photo_tensor(sample)]
 
     def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
         scale = parse_scale(cfg.scale)
         if scale not in (2.0, 4.0, 8.0) and not cfg.model.get("any_scale", False):
             raise UsageError(f"method '{self.name}' restores ×2, ×4 and ×8 (as a ×2 cascade), not ×{cfg.scale}")
-        size = output_shape(sample.spatial_shape, scale)
+        return restore_photo(sample, scale, lambda lr: self.super_resolve(lr, scale, cfg, context))
 
-        def restore_colour(colour: np.ndarray) -> np.ndarray:
-            bounds = model_range(colour, sample.source_dtype)
-            lr = to_model_space(colour, sample.source_dtype, bounds)
-            hr = self.super_resolve(lr, scale, cfg, context)
-            return from_model_space(hr, colour.shape[0], sample.source_dtype, bounds)
 
-        return restore_colour_keep_alpha(sample, restore_colour, size)  # type: ignore[arg-type]
+class ImageZeroShot(ZeroShotMethod):
+    """DDNM / DDNM+ / ILVR / DPS / CCDF on photographs with an unconditional image prior (by config preset).
+
+    Any whole scale (1 for deblurring and denoising, with ``consistency.operator``
+    ``gaussian_blur`` or ``identity``); the prior is ``--weights`` or the shipped one.
+    """
+
+    spatial_dims = 2
+    checkpoint_dir = CHECKPOINTS
+    plugin = "image"
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def training_tensors(self, sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
+        return [photo_tensor(sample)]
+
+    def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
+        scale = parse_scale(cfg.scale)
+        if not scale.is_integer():
+            raise UsageError(f"method '{self.name}' restores whole scales (1 for deblurring or denoising), not ×{cfg.scale}")
+        return restore_photo(sample, scale, lambda lr: self.super_resolve(lr, scale, cfg, context))
+
+
+def photo_tensor(sample: Sample) -> torch.Tensor:
+    """A photograph's colour channels (alpha dropped) in model units, grey replicated to RGB: a training image."""
+    colour = sample.data[:-1] if sample.meta.get("has_alpha") else sample.data
+    return to_model_space(colour, sample.source_dtype)[0]
+
+
+def restore_photo(sample: Sample, scale: float, super_resolve: Callable[[torch.Tensor], torch.Tensor]) -> Sample:
+    """Map a photograph's colour to model units, restore it with ``super_resolve``, map back; alpha upscaled apart."""
+    size = output_shape(sample.spatial_shape, scale)
+
+    def restore_colour(colour: np.ndarray) -> np.ndarray:
+        bounds = model_range(colour, sample.source_dtype)
+        hr = super_resolve(to_model_space(colour, sample.source_dtype, bounds))
+        return from_model_space(hr, colour.shape[0], sample.source_dtype, bounds)
+
+    return restore_colour_keep_alpha(sample, restore_colour, size)  # type: ignore[arg-type]

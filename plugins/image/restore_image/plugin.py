@@ -67,12 +67,33 @@ def register_methods(register: Any) -> None:
         modalities=["natural image"],
         default=True,
     )
+    for name, description in ZERO_SHOT.items():
+        register(name=name, factory=_zero_shot(name), description=description, modalities=["natural image"])
+
+
+#: The zero-shot methods: an unconditional prior (--weights) steered by the measurement; presets in configs/<name>.yaml.
+ZERO_SHOT = {
+    "ddnm": "DDNM (Wang et al. 2023): range-null-space decomposition, zero-shot with an unconditional prior (--weights)",
+    "ddnm+": "DDNM+ (Wang et al. 2023): DDNM for noisy measurements (consistency.sigma_y), zero-shot",
+    "ilvr": "ILVR (Choi et al. 2021): each sample's low-pass from the measurement, zero-shot",
+    "dps": "DPS (Chung et al. 2023): diffusion posterior sampling by measurement gradients, zero-shot",
+    "ccdf": "CCDF (Chung et al. 2022): truncated start from the forward-diffused estimate, zero-shot",
+}
 
 
 def _diffusion_method(name: str) -> Any:
     from restore_image.diffusion_methods import ImageDiffusionSR
 
     return ImageDiffusionSR(name)
+
+
+def _zero_shot(name: str) -> Any:
+    def make() -> Any:
+        from restore_image.diffusion_methods import ImageZeroShot
+
+        return ImageZeroShot(name)
+
+    return make
 
 
 @hookimpl
@@ -88,5 +109,5 @@ def register_degradations(register: Any) -> None:
 @hookimpl
 def register_configs(register: Any) -> None:
     register(method="defaults", config=CONFIG_DIR / "defaults.yaml")
-    for method in ("bicubic", "sr3", "srdiff"):
+    for method in ("bicubic", "sr3", "srdiff", *ZERO_SHOT):
         register(method=method, config=CONFIG_DIR / f"{method}.yaml")

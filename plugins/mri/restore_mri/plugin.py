@@ -63,6 +63,12 @@ def register_methods(register: Any) -> None:
         default=True,
     )
     register(
+        name="r2d2-zs",
+        factory=_lazy("restore_mri.r2d2", "R2D2ZeroShot"),
+        description="R2D2+ as published: an unconditional prior (--weights) from the noisy input, soft k-space regularisation",
+        modalities=["MRI"],
+    )
+    register(
         name="disc-diff",
         factory=_lazy("restore_mri.disc_diff", "DiscDiffMethod"),
         description="DisC-Diff (Mao et al. 2023): T2 in-plane SR guided by a T1 reference (--ref), disentangled multi-stream",
@@ -109,6 +115,7 @@ def register_configs(register: Any) -> None:
     register(method="defaults", config=CONFIG_DIR / "defaults.yaml")
     register(method="sinc", config=CONFIG_DIR / "sinc.yaml")
     register(method="r2d2", config=CONFIG_DIR / "r2d2.yaml")
+    register(method="r2d2-zs", config=CONFIG_DIR / "r2d2-zs.yaml")
     register(method="disc-diff", config=CONFIG_DIR / "disc-diff.yaml")
 
 

@@ -50,6 +50,7 @@ from restore_core.context import RunContext
 from restore_core.diffusion.start import estimate_noise_sigma
 from restore_core.engine.plan import SamplingPlan, run_plan
 from restore_core.engine.sr_method import DiffusionMethod
+from restore_core.engine.zero_shot import ZeroShotMethod
 from restore_core.engine.sr_model import SRDiffusionModel
 from restore_core.engine.windows.slices import BatchSampler, normalise, restore_slicewise, robust_range
 from restore_core.errors import ConfigError, InputError, UsageError
@@ -126,6 +127,42 @@ def in_plane_factors(sample: Sample, cfg: DictConfig) -> tuple[int, tuple[float,
     return axis, (plane[0], plane[1])
 
 
+def volume_slices(sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
+    """Every slice (along the slice axis) of every frame of a volume, normalised per frame, as (1, H, W)."""
+    percentiles = tuple(cfg.get("r2d2", {}).get("percentiles", (0.5, 99.5)))
+    axis = _slice_axis(sample, cfg)
+    slices: list[torch.Tensor] = []
+    for frame in sample.data:
+        model_units = normalise(frame, robust_range(frame, percentiles))
+        for plane in np.moveaxis(model_units, axis, 0):
+            if float(plane.max() - plane.min()) > 1e-6:  # constant slices teach nothing
+                slices.append(torch.from_numpy(np.ascontiguousarray(plane))[None])
+    return slices
+
+
+def restore_r2d2(method: Any, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
+    """R2D2+'s slice-wise restoration with ``method``'s model and plan (conditional or unconditional prior)."""
+    axis, factors = in_plane_factors(sample, cfg)
+    loaded = method.load(cfg, 1, context)
+    model = loaded.model
+    if model.process != "gaussian":
+        raise ConfigError(f"method '{method.name}' needs a Gaussian diffusion (diffusion.process: gaussian)")
+    plan = method.plan(cfg, loaded, context)
+    section = cfg.get("r2d2") or {}
+
+    def prepare(index: int, slices: torch.Tensor) -> BatchSampler:
+        sigma = plan.sigma if plan.sigma is not None else estimate_sigma(slices)
+        lam = consistency_weight(cfg, sigma)
+        if not context.quiet:
+            context.log(f"{method.name}: frame {index}: noise sigma {sigma:.4g} (model units), k-space weight {lam:g}")
+        return lambda lr, span, generator: sample_r2d2(model, plan, lr, factors, generator, sigma, lam)
+
+    return restore_slicewise(
+        sample, axis, prepare, context, percentiles=tuple(section.get("percentiles", (0.5, 99.5))),
+        batch_slices=int(section.get("batch_slices", 8)), clip=bool(section.get("clip", True)),
+    )
+
+
 class R2D2Method(DiffusionMethod):
     """R2D2+: slice-wise denoising + in-plane super-resolution by regularised reverse diffusion."""
 
@@ -157,35 +194,25 @@ class R2D2Method(DiffusionMethod):
         return degrade
 
     def training_tensors(self, sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
-        """Every slice (along the slice axis) of every frame of a volume, normalised per frame, as (1, H, W)."""
-        percentiles = tuple(cfg.get("r2d2", {}).get("percentiles", (0.5, 99.5)))
-        axis = _slice_axis(sample, cfg)
-        slices: list[torch.Tensor] = []
-        for frame in sample.data:
-            model_units = normalise(frame, robust_range(frame, percentiles))
-            for plane in np.moveaxis(model_units, axis, 0):
-                if float(plane.max() - plane.min()) > 1e-6:  # constant slices teach nothing
-                    slices.append(torch.from_numpy(np.ascontiguousarray(plane))[None])
-        return slices
+        return volume_slices(sample, cfg)
 
     # -- inference -----------------------------------------------------------------------
     def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
-        axis, factors = in_plane_factors(sample, cfg)
-        loaded = self.load(cfg, 1, context)
-        model = loaded.model
-        if model.process != "gaussian":
-            raise ConfigError("method 'r2d2' needs a Gaussian diffusion (diffusion.process: gaussian)")
-        plan = self.plan(cfg, loaded, context)
-        section = cfg.get("r2d2") or {}
+        return restore_r2d2(self, sample, cfg, context)
 
-        def prepare(index: int, slices: torch.Tensor) -> BatchSampler:
-            sigma = plan.sigma if plan.sigma is not None else estimate_sigma(slices)
-            lam = consistency_weight(cfg, sigma)
-            if not context.quiet:
-                context.log(f"r2d2: frame {index}: noise sigma {sigma:.4g} (model units), k-space weight {lam:g}")
-            return lambda lr, span, generator: sample_r2d2(model, plan, lr, factors, generator, sigma, lam)
 
-        return restore_slicewise(
-            sample, axis, prepare, context, percentiles=tuple(section.get("percentiles", (0.5, 99.5))),
-            batch_slices=int(section.get("batch_slices", 8)), clip=bool(section.get("clip", True)),
-        )
+class R2D2ZeroShot(ZeroShotMethod):
+    """R2D2+ as its paper describes it: an UNCONDITIONAL prior (``--weights`` or the shipped MRI prior),
+    the chain started from the noisy zero-filled input at its noise level, and a soft low-frequency
+    regularisation (``consistency.lam`` ≈ 0.03).  ``r2d2`` is the shipped conditional variant."""
+
+    name = "r2d2-zs"
+    spatial_dims = 2
+    checkpoint_dir = CHECKPOINTS
+    plugin = "mri"
+
+    def training_tensors(self, sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
+        return volume_slices(sample, cfg)
+
+    def restore(self, sample: Sample, cfg: DictConfig, context: RunContext) -> Sample:
+        return restore_r2d2(self, sample, cfg, context)

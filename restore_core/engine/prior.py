@@ -1,0 +1,74 @@
+"""An unconditional diffusion prior (a published network and its noise schedule) as a sampling-plan model.
+
+Zero-shot restoration (DDNM, ILVR, DPS, CCDF, R2D2+) needs no conditional
+network: an unconditional denoiser ``eps(x_t, t)`` trained on clean data is
+steered by the measurement alone, through the plan's start and consistency
+steps.  :class:`UnconditionalPrior` gives such a network the interface
+:func:`restore_core.engine.plan.run_plan` expects of a model: it ignores the
+condition (up(LR) only serves the truncated and noisy-input starts), works in
+pixel space, and drops the learned-variance channels of iDDPM/ADM networks
+(``learn_sigma``: the output holds [eps, v]; Nichol & Dhariwal 2021, eq. 15) so
+that every sampler and consistency step sees eps.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from restore_core.diffusion.schedules import make_schedule
+from restore_core.diffusion.spaces import PixelSpace
+from restore_core.engine.sampling import Condition
+from restore_core.engine.sr_model import upsample
+
+#: How a prior's ``diffusion`` mapping names its parameterisation.
+PREDICTIONS = {"eps": "epsilon", "epsilon": "epsilon", "x0": "sample", "sample": "sample", "v": "v_prediction", "v_prediction": "v_prediction"}
+
+
+class UnconditionalPrior(nn.Module):
+    """``network(x, t)`` of ``channels`` image channels with the schedule of ``diffusion``.
+
+    ``diffusion``: ``beta_schedule`` (linear | cosine | scaled_linear), ``timesteps``,
+    ``learn_sigma`` (the network outputs 2C channels), ``prediction`` (eps | x0 | v).
+    """
+
+    process = "gaussian"
+    wavelet = False
+
+    def __init__(self, network: nn.Module, diffusion: Mapping[str, Any], channels: int, spatial_dims: int = 2) -> None:
+        super().__init__()
+        self.network = network
+        self.channels = int(channels)
+        self.target_channels = self.channels
+        self.spatial_dims = spatial_dims
+        self.space = PixelSpace()
+        self.learn_sigma = bool(diffusion.get("learn_sigma", False))
+        prediction = str(diffusion.get("prediction", "eps"))
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prior prediction '{prediction}'; known: {', '.join(sorted(PREDICTIONS))}")
+        self.prediction_type = PREDICTIONS[prediction]
+        self.schedule = make_schedule(str(diffusion.get("beta_schedule", "linear")), int(diffusion.get("timesteps", 1000)))
+
+    def condition(self, lr: torch.Tensor, hr_size: tuple[int, ...]) -> Condition:
+        """up(LR) for the starts that need an initial estimate; the network itself sees no condition."""
+        return Condition({"up_lr": upsample(lr, hr_size) if tuple(lr.shape[2:]) != tuple(hr_size) else lr})
+
+    def target_grid(self, hr_size: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(hr_size)
+
+    def to_target(self, hr: torch.Tensor, cond: Condition) -> torch.Tensor:
+        return hr
+
+    def from_target(self, target: torch.Tensor, cond: Condition) -> torch.Tensor:
+        return target
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:
+        output = self.network(x_t, t)
+        return output[:, : self.channels] if self.learn_sigma else output
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition | None = None) -> torch.Tensor:
+        return self.denoise(x_t, t, cond)
+
+
+__all__ = ["UnconditionalPrior", "PREDICTIONS"]
