@@ -219,6 +219,203 @@ def make_srdiff(reference_dir: Path, repo: Path, command: str) -> None:
 # ================================================================================================ end srdiff
 
 
+# ================================================================================================== resshift
+# zsyOAOA/ResShift (Yue et al. 2023): the VQ-f4 autoencoder (ldm/models/autoencoder.py VQModelTorch) and the
+# Swin U-Net denoiser (models/unet.py UNetModelSwin).  Both come from one checkout, so
+#   --reference-dir resshift-vq-f4=PATH --reference-dir resshift-swin-unet=PATH
+# The reference imports need einops and omegaconf; models/swin_transformer.py also needs timm (which needs a
+# working torchvision).  Constructor arguments are read from the reference's own YAML configs (OmegaConf
+# resolves their ${...} interpolations).  The published .pth files are plain state dicts saved with torch.save
+# (sampler.py: torch.load, optional 'state_dict' level); fixtures round-trip through that format.
+
+RESSHIFT_REPOSITORY = "https://github.com/zsyOAOA/ResShift"
+#: Published autoencoder configurations: manifest name -> (config file, the checkpoint it is used with).
+RESSHIFT_VQ_PUBLISHED = {
+    "autoencoder_vq_f4": ("configs/realsr_swinunet_realesrgan256.yaml", "autoencoder_vq_f4.pth"),
+    "ffhq512_vq_f8_dim8_face": ("configs/faceir_gfpgan512_lpips.yaml", "ffhq512_vq_f8_dim8_face.pth"),
+}
+#: Configs whose autoencoder params must resolve to the same arguments as the named manifest.
+RESSHIFT_VQ_SAME_AS = {
+    "autoencoder_vq_f4": ("configs/realsr_swinunet_realesrgan256_journal.yaml", "configs/bicx4_swinunet_lpips.yaml",
+                          "configs/realsr_realesrgan256_x2.yaml", "configs/inpaint_lama256_imagenet.yaml",
+                          "configs/inpaint_lama256_face.yaml"),
+}
+#: Small random-weight variant: name -> (ddconfig, n_embed, embed_dim, input shape): channel changes both ways
+#: (nin_shortcut), a per-level block list, attention inside a level and in the middle, z_channels != embed_dim,
+#: a non-square input.  (GroupNorm's 32 groups keep widths >= 32.)
+RESSHIFT_VQ_SMALL = {
+    "small": (dict(double_z=False, z_channels=4, resolution=16, in_channels=3, out_ch=3, ch=32, ch_mult=[2, 1],
+                   num_res_blocks=[1, 1], attn_resolutions=[8], dropout=0.0, padding_mode="zeros"), 64, 3,
+              (2, 3, 16, 24)),
+}
+
+
+@contextlib.contextmanager
+def _resshift_imported(reference_dir: Path):
+    """The reference's top-level packages (ldm, models, ...) importable from ``reference_dir``, then forgotten."""
+    names = ("ldm", "models", "utils", "basicsr", "datapipe")
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in names}
+    for key in saved:
+        del sys.modules[key]
+    sys.path.insert(0, str(reference_dir))
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # the reference prints while importing / building
+            from ldm.models.autoencoder import VQModelTorch  # noqa: the reference's
+
+        yield VQModelTorch
+    finally:
+        sys.path.remove(str(reference_dir))
+        for key in [k for k in sys.modules if k.split(".")[0] in names]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+
+
+def _resshift_config(reference_dir: Path, config_file: str, section: str) -> dict:
+    """``<section>.params`` of a reference YAML config, interpolations resolved, as plain Python."""
+    from omegaconf import OmegaConf
+
+    conf = OmegaConf.load(reference_dir / config_file)
+    return OmegaConf.to_container(conf[section]["params"], resolve=True)
+
+
+def _resshift_commit(reference_dir: Path) -> str:
+    return subprocess.run(["git", "-C", str(reference_dir), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _resshift_published_format(state_dict: dict, workdir: Path, name: str) -> dict:
+    """Round-trip through the published checkpoint layout: a state dict saved with torch.save."""
+    path = workdir / f"{name}.pth"
+    torch.save(state_dict, path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _resshift_same_keys(arch: str, name: str, ours: torch.nn.Module, ref_sd: dict) -> list:
+    ours_keys = [(k, list(v.shape)) for k, v in ours.state_dict().items()]
+    ref_keys = [(k, list(v.shape)) for k, v in ref_sd.items()]
+    if ours_keys != ref_keys:
+        raise SystemExit(f"{arch} {name}: state-dict keys/shapes differ from the reference:\n"
+                         f"only ours: {sorted(set(map(str, ours_keys)) - set(map(str, ref_keys)))}\n"
+                         f"only reference: {sorted(set(map(str, ref_keys)) - set(map(str, ours_keys)))}\n"
+                         f"(or the order differs)")
+    return ref_keys
+
+
+def _resshift_max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys(), (sorted(a), sorted(b))
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+
+
+def _resshift_vq_outputs(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """encode, the quantiser's (z_q, loss, indices), decode with/without quantising, forward (reference's or ours)."""
+    with torch.no_grad():
+        h = model.encode(x)
+        z_q, loss, (_, _, indices) = model.quantize(h)
+        return {"encode": h, "quantize.z_q": z_q, "quantize.loss": loss.reshape(1), "quantize.indices": indices,
+                "decode": model.decode(h), "decode_not_quantized": model.decode(h, force_not_quantize=True),
+                "forward": model(x), "forward_not_quantized": model(x, force_not_quantize=True)}
+
+
+def _resshift_write_manifest(repo: Path, arch: str, name: str, reference: dict, config: dict, ref_sd: dict,
+                             ref_keys: list, forward_check: dict, command: str, **extra) -> None:
+    manifest = {
+        "arch": arch,
+        "configuration": name,
+        "reference": reference,
+        "config": config,
+        **extra,
+        "state_dict": [[k, shape, str(ref_sd[k].dtype).replace("torch.", "")] for k, shape in ref_keys],
+        "forward_check": forward_check,
+        "command": command,
+    }
+    path = repo / "tests" / "published" / "manifests" / f"{arch}-{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def _resshift_float16_exact(model: torch.nn.Module) -> None:
+    """Round every floating parameter/buffer to a float16 value (kept float32), so the fixture can store them
+    as float16 losslessly (half the bytes; every fixture stays < 1 MB)."""
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+
+
+def _resshift_write_fixture(repo: Path, arch: str, name: str, ref_sd: dict, inputs: dict, outputs: dict,
+                            metadata: dict) -> Path:
+    from safetensors.torch import save_file
+
+    for key, value in ref_sd.items():
+        if value.is_floating_point() and not torch.equal(value.half().float(), value):
+            raise SystemExit(f"{arch} {name}: {key} is not float16-exact")
+    tensors = {f"state_dict.{k}": (v.half() if v.is_floating_point() else v).contiguous().clone()
+               for k, v in ref_sd.items()}
+    tensors.update({f"input.{k}": v.contiguous() for k, v in inputs.items()})
+    tensors.update({f"output.{k}": v.contiguous() for k, v in outputs.items()})
+    path = repo / "tests" / "published" / "fixtures" / f"{arch}-{name}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={k: str(v) for k, v in metadata.items()})
+    return path
+
+
+def make_resshift_vq_f4(reference_dir: Path, repo: Path, command: str) -> None:
+    """manifests/resshift-vq-f4-{autoencoder_vq_f4,ffhq512_vq_f8_dim8_face}.json, fixtures/resshift-vq-f4-small*.safetensors."""
+    import tempfile
+
+    from restore_core.published import build
+
+    arch, commit = "resshift-vq-f4", _resshift_commit(reference_dir)
+    files = ["ldm/models/autoencoder.py", "ldm/modules/diffusionmodules/model.py", "ldm/modules/vqvae/quantize.py"]
+    with _resshift_imported(reference_dir) as reference_cls, tempfile.TemporaryDirectory() as tmp:
+        # --- full published configurations: keys, shapes, one forward on a small input
+        for name, (config_file, checkpoint) in RESSHIFT_VQ_PUBLISHED.items():
+            config = _resshift_config(reference_dir, config_file, "autoencoder")
+            for other in RESSHIFT_VQ_SAME_AS.get(name, ()):
+                if _resshift_config(reference_dir, other, "autoencoder") != config:
+                    raise SystemExit(f"{arch}: {other} no longer has the autoencoder arguments of {config_file}")
+            torch.manual_seed(0)
+            with contextlib.redirect_stdout(sys.stderr):
+                ref = reference_cls(**config).eval()
+            ours = build(arch, config).eval()
+            ref_sd = _resshift_published_format(ref.state_dict(), Path(tmp), name)
+            ref_keys = _resshift_same_keys(arch, name, ours, ref_sd)
+            ours.load_state_dict(ref_sd, strict=True)
+            x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+            diff = _resshift_max_diff(_resshift_vq_outputs(ref, x), _resshift_vq_outputs(ours, x))
+            print(f"{arch} {name}: {len(ref_keys)} keys, max |ref - ours| {diff:.3g}")
+            reference = {"repository": RESSHIFT_REPOSITORY, "commit": commit, "files": files,
+                         "config_file": config_file, "config_key": "autoencoder.params",
+                         "same_arguments_in": list(RESSHIFT_VQ_SAME_AS.get(name, ())), "checkpoint": checkpoint}
+            _resshift_write_manifest(repo, arch, name, reference, config, ref_sd, ref_keys,
+                                     {"input_shape": list(x.shape), "max_abs_diff": diff}, command)
+
+        # --- small random-weight fixtures (codebook spread over the latents' range so quantising matters)
+        for name, (ddconfig, n_embed, embed_dim, shape) in RESSHIFT_VQ_SMALL.items():
+            config = {"ddconfig": ddconfig, "n_embed": n_embed, "embed_dim": embed_dim}
+            torch.manual_seed(21)
+            with contextlib.redirect_stdout(sys.stderr):
+                ref = reference_cls(**config).eval()
+            x = torch.rand(*shape, generator=torch.Generator().manual_seed(22)) * 2 - 1
+            with torch.no_grad():
+                h = ref.encode(x)
+                ref.quantize.embedding.weight.copy_(torch.randn(n_embed, embed_dim) * h.std() + h.mean())
+            _resshift_float16_exact(ref)
+            ref_sd = _resshift_published_format(ref.state_dict(), Path(tmp), name)
+            outputs = _resshift_vq_outputs(ref, x)
+            ours = build(arch, config).eval()
+            ours.load_state_dict(ref_sd, strict=True)
+            diff = _resshift_max_diff(outputs, _resshift_vq_outputs(ours, x))
+            used = int(outputs["quantize.indices"].unique().numel())
+            path = _resshift_write_fixture(repo, arch, name, ref_sd, {"x": x}, outputs, {
+                "arch": arch, "reference_repository": RESSHIFT_REPOSITORY, "reference_commit": commit,
+                "config": json.dumps(config), "command": command, "max_abs_diff_at_creation": repr(diff),
+                "torch": torch.__version__,
+                "note": "state_dict.* stored as float16 holding float16-exact float32 weights; load as float32"})
+            print(f"{arch} {name}: {path.stat().st_size} bytes, {used} codewords used, max |ref - ours| {diff:.3g}")
+# ============================================================================================== end resshift
+
+
 # ==================================================================================================== main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
