@@ -219,6 +219,292 @@ def make_srdiff(reference_dir: Path, repo: Path, command: str) -> None:
 # ================================================================================================ end srdiff
 
 
+# ==================================================================================== guided-diffusion, difface, disc-diff
+# The ADM U-Net family: openai/guided-diffusion UNetModel (with DPS's and AT-DDPM's published configurations),
+# zsyOAOA/DifFace UNetModel and Yebulabula/DisC-Diff SuperResModel.  The references' top-level packages are named
+# ``guided_diffusion`` (guided-diffusion, DPS, AT-DDPM, DisC-Diff) or ``models`` (DifFace), so each is imported
+# inside ``_adm_imported``, which forgets it afterwards.  Run e.g.
+#   --reference-dir guided-diffusion=<openai/guided-diffusion> --reference-dir guided-diffusion-dps=<DPS2022/diffusion-posterior-sampling>
+#   --reference-dir guided-diffusion-atddpm=<Nithin-GK/AT-DDPM> --reference-dir difface=<zsyOAOA/DifFace>
+#   --reference-dir disc-diff=<Yebulabula/DisC-Diff>
+# Random fixture weights replace the reference's initialisation everywhere (it zeroes the residual output convs,
+# which would leave those paths untested).  Fixtures stay < 1 MB: the 2-D ones have a single level (GroupNorm's
+# 32 groups make 32 channels the minimum width); the multi-level ones (resampling blocks, per-level plans) are 1-D
+# (``dims=1``, which the references support with the same code paths).
+
+
+@contextlib.contextmanager
+def _adm_imported(reference_dir: Path, package: str, stub_plotting: bool = False):
+    """``import_module(name)`` for ``package.name`` from ``reference_dir``; the package is forgotten afterwards.
+
+    ``stub_plotting``: DisC-Diff's script_util imports matplotlib only to draw figures; an empty stand-in is
+    installed when matplotlib is absent.
+    """
+    import importlib
+    import types
+
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] == package}
+    for key in saved:
+        del sys.modules[key]
+    stubs = []
+    if stub_plotting and importlib.util.find_spec("matplotlib") is None:
+        top, pyplot = types.ModuleType("matplotlib"), types.ModuleType("matplotlib.pyplot")
+        top.pyplot = pyplot
+        sys.modules.update({"matplotlib": top, "matplotlib.pyplot": pyplot})
+        stubs = ["matplotlib", "matplotlib.pyplot"]
+    sys.path.insert(0, str(reference_dir))
+    try:
+        yield lambda name: importlib.import_module(f"{package}.{name}")
+    finally:
+        sys.path.remove(str(reference_dir))
+        for key in [k for k in sys.modules if k.split(".")[0] == package] + stubs:
+            del sys.modules[key]
+        sys.modules.update(saved)
+
+
+def _adm_commit(reference_dir: Path) -> str:
+    return subprocess.run(["git", "-C", str(reference_dir), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _adm_randomise(model: torch.nn.Module, seed: int) -> None:
+    """Every parameter drawn afresh: weights ~ N(0, 1/fan_in), biases ~ N(0, 0.1^2), norm scales ~ 1 + N(0, 0.1^2)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            for name, param in module.named_parameters(recurse=False):
+                noise = torch.randn(param.shape, generator=generator)
+                if isinstance(module, torch.nn.GroupNorm):
+                    param.copy_((1.0 if name == "weight" else 0.0) + 0.1 * noise)
+                elif name == "weight" and param.ndim >= 2 and not isinstance(module, torch.nn.Embedding):
+                    param.copy_(noise / param[0].numel() ** 0.5)
+                else:
+                    param.copy_((1.0 if isinstance(module, torch.nn.Embedding) else 0.1) * noise)
+
+
+def _adm_published_format(state_dict: dict, workdir: Path) -> dict:
+    """Round-trip through the published checkpoint layout: a plain state dict saved with torch.save."""
+    path = workdir / "reference.pt"
+    torch.save(state_dict, path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _adm_keys(state_dict: dict) -> list:
+    return [[k, list(v.shape)] for k, v in state_dict.items()]
+
+
+def _adm_check_keys(name: str, ref_sd: dict, ours: torch.nn.Module) -> None:
+    ours_keys, ref_keys = _adm_keys(ours.state_dict()), _adm_keys(ref_sd)
+    if ours_keys != ref_keys:
+        ours_set, ref_set = set(map(str, ours_keys)), set(map(str, ref_keys))
+        raise SystemExit(f"{name}: state-dict keys/shapes differ from the reference:\n"
+                         f"only ours: {sorted(ours_set - ref_set)}\nonly reference: {sorted(ref_set - ours_set)}"
+                         + ("\n(same entries, other order)" if ours_set == ref_set else ""))
+
+
+#: DisC-Diff's forward returns seven tensors, in this order.
+DISC_DIFF_OUTPUTS = ("com_h1", "com_h2", "com_h3", "dist_h1", "dist_h2", "dist_h3", "out")
+
+
+def _adm_run(model, inputs: dict) -> dict:
+    """The model's output(s) as a dict name -> tensor (DisC-Diff's tuple of seven is named by the reference's order)."""
+    inputs = dict(inputs)
+    x, timesteps = inputs.pop("x"), inputs.pop("timesteps")
+    with torch.no_grad():
+        out = model(x, timesteps, **inputs)
+    if isinstance(out, tuple):
+        return {name: o for name, o in zip(DISC_DIFF_OUTPUTS, out)}
+    return {"out": out}
+
+
+def _adm_max_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys(), (sorted(a), sorted(b))
+    return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+
+def _adm_inputs(shape: tuple, seed: int, num_classes=None, extra: tuple = ()) -> dict:
+    """x ~ N(0, 1) of ``shape``, timesteps [3, 770] (batch 2), labels when class-conditional, extra images by name."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = {"x": torch.randn(shape, generator=generator), "timesteps": torch.tensor([3, 770])[: shape[0]]}
+    if num_classes is not None:
+        inputs["y"] = torch.randint(0, num_classes, (shape[0],), generator=generator)
+    for name in extra:
+        inputs[name] = torch.randn(shape, generator=generator)
+    return inputs
+
+
+def _adm_manifest(repo: Path, arch: str, configuration: str, reference: dict, config: dict, ref_sd: dict,
+                  forward_check: dict, command: str, **extra) -> None:
+    manifest = {
+        "arch": arch,
+        "configuration": configuration,
+        "reference": reference,
+        "config": config,
+        **extra,
+        "state_dict": [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in ref_sd.items()],
+        "forward_check": forward_check,
+        "command": command,
+    }
+    path = repo / "tests" / "published" / "manifests" / f"{arch}-{configuration}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"{arch} {configuration}: {len(ref_sd)} keys, "
+          f"{sum(v.numel() for v in ref_sd.values())} values, forward max |ref - ours| {forward_check['max_abs_diff']:.3g}")
+
+
+def _adm_full_check(arch: str, configuration: str, ref, config: dict, inputs: dict, repo: Path, reference: dict,
+                    command: str, **extra) -> None:
+    """Keys, shapes and one forward of a full published configuration: reference ``ref`` vs ``build(arch, config)``."""
+    import tempfile
+
+    from restore_core.published import build
+
+    ref = ref.eval()
+    fp16 = getattr(ref, "dtype", None) == torch.float16
+    if fp16:  # use_fp16: the reference would cast the input to float16 for a torso that is still float32
+        ref.dtype = torch.float32
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_sd = _adm_published_format(ref.state_dict(), Path(tmp))
+    ours = build(arch, config).eval()
+    _adm_check_keys(f"{arch} {configuration}", ref_sd, ours)
+    # The reference's initialisation zeroes the residual output convs (and the output conv): compare on random
+    # weights so that every path counts.
+    _adm_randomise(ref, 0)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    ref_out = _adm_run(ref, inputs)
+    diff = _adm_max_diff(ref_out, _adm_run(ours, inputs))
+    check = {"output_abs_max": max(float(o.abs().max()) for o in ref_out.values()), "input_shape": list(inputs["x"].shape), "timesteps": inputs["timesteps"].tolist(), "max_abs_diff": diff,
+             "weights": "random (scripts/make_published_fixtures.py _adm_randomise, seed 0)"}
+    if fp16:
+        check["precision"] = "float32 (use_fp16 configuration: the reference's activation dtype set to float32)"
+    _adm_manifest(repo, arch, configuration, reference, config, ref_sd, check, command, **extra)
+    del ours
+
+
+def _adm_fixture(arch: str, name: str, ref, config: dict, inputs: dict, repo: Path, reference: dict,
+                 command: str, seed: int) -> None:
+    """tests/published/fixtures/<arch>-<name>.safetensors from a small reference model with random weights."""
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    from restore_core.published import build
+
+    ref = ref.eval()
+    _adm_randomise(ref, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_sd = _adm_published_format(ref.state_dict(), Path(tmp))
+    outputs = _adm_run(ref, inputs)
+    ours = build(arch, config).eval()
+    _adm_check_keys(f"{arch} {name}", ref_sd, ours)
+    ours.load_state_dict(ref_sd, strict=True)
+    diff = _adm_max_diff(outputs, _adm_run(ours, inputs))
+    tensors = {f"state_dict.{k}": v.contiguous().clone() for k, v in ref_sd.items()}
+    tensors.update({f"input.{k}": v.contiguous() for k, v in inputs.items()})
+    tensors.update({f"output.{k}": v.contiguous() for k, v in outputs.items()})
+    path = repo / "tests" / "published" / "fixtures" / f"{arch}-{name}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={
+        "arch": arch, "reference_repository": reference["repository"], "reference_commit": reference["commit"],
+        "config": json.dumps(config), "command": command, "max_abs_diff_at_creation": repr(diff),
+        "torch": torch.__version__,
+    })
+    scale = max(float(o.abs().max()) for o in outputs.values())
+    print(f"{arch} {name}: {path.stat().st_size} bytes, max |ref - ours| {diff:.3g} (outputs up to {scale:.3g})")
+
+
+# --------------------------------------------------------------------------------------------- guided-diffusion
+GUIDED_DIFFUSION_REPOSITORY = "https://github.com/openai/guided-diffusion"
+#: 256x256_diffusion_uncond.pt: the MODEL_FLAGS of the README's "256x256 model (unconditional)" sampling command.
+GUIDED_DIFFUSION_UNCOND_256_FLAGS = {
+    "attention_resolutions": "32,16,8", "class_cond": False, "image_size": 256, "learn_sigma": True,
+    "num_channels": 256, "num_head_channels": 64, "num_res_blocks": 2, "resblock_updown": True, "use_fp16": True,
+    "use_scale_shift_norm": True,
+}
+#: Small random-weight variants, as UNetModel keyword arguments, with their input shapes.
+GUIDED_DIFFUSION_SMALL = {
+    # 2-D, one level: learned-sigma output, scale-shift norm, legacy attention with head width 16.
+    "small": ({"image_size": 8, "in_channels": 3, "model_channels": 32, "out_channels": 6, "num_res_blocks": 1,
+               "attention_resolutions": (1,), "channel_mult": (1,), "num_head_channels": 16,
+               "use_scale_shift_norm": True, "resblock_updown": True}, (2, 3, 8, 8)),
+    # 1-D, two levels: resampling residual blocks, class labels, new attention order, decoder head count.
+    "small-1d": ({"image_size": 16, "in_channels": 6, "model_channels": 32, "out_channels": 6, "num_res_blocks": 1,
+                  "attention_resolutions": (2,), "channel_mult": (1, 1), "dims": 1, "num_classes": 3,
+                  "num_heads": 2, "num_heads_upsample": 4, "use_new_attention_order": True,
+                  "use_scale_shift_norm": True, "resblock_updown": True, "dropout": 0.1}, (2, 6, 16)),
+    # 1-D, two levels: convolutional Downsample/Upsample, additive embedding (the width changes of the published
+    # models are covered by the full-configuration forward checks).
+    "small-1d-resample": ({"image_size": 8, "in_channels": 3, "model_channels": 32, "out_channels": 3,
+                           "num_res_blocks": 1, "attention_resolutions": (2,), "channel_mult": (1, 1), "dims": 1,
+                           "num_heads": 4, "conv_resample": True}, (2, 3, 8)),
+}
+
+
+def make_guided_diffusion(reference_dir: Path, repo: Path, command: str) -> None:
+    """manifests/guided-diffusion-imagenet256-uncond.json and fixtures/guided-diffusion-small*.safetensors."""
+    import inspect
+
+    reference = {"repository": GUIDED_DIFFUSION_REPOSITORY, "commit": _adm_commit(reference_dir),
+                 "files": ["guided_diffusion/unet.py", "guided_diffusion/nn.py", "guided_diffusion/script_util.py"]}
+    with _adm_imported(reference_dir, "guided_diffusion") as module:
+        unet, script_util = module("unet"), module("script_util")
+        defaults = script_util.model_and_diffusion_defaults()
+        create_args = inspect.signature(script_util.create_model).parameters
+        config = {k: v for k, v in {**defaults, **GUIDED_DIFFUSION_UNCOND_256_FLAGS}.items() if k in create_args}
+        torch.manual_seed(0)
+        ref = script_util.create_model(**config)
+        _adm_full_check("guided-diffusion", "imagenet256-uncond", ref, config, _adm_inputs((1, 3, 64, 64), 1), repo,
+                        {**reference, "config_source": "README.md 256x256 unconditional MODEL_FLAGS over "
+                                                       "script_util.model_and_diffusion_defaults()"}, command,
+                        checkpoint="256x256_diffusion_uncond.pt")
+        del ref
+        for name, (kwargs, shape) in GUIDED_DIFFUSION_SMALL.items():
+            torch.manual_seed(0)
+            ref = unet.UNetModel(**kwargs)
+            inputs = _adm_inputs(shape, 2, kwargs.get("num_classes"))
+            _adm_fixture("guided-diffusion", name, ref, _adm_jsonable(kwargs), inputs, repo, reference, command, seed=3)
+
+
+def _adm_jsonable(kwargs: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+def make_guided_diffusion_dps(reference_dir: Path, repo: Path, command: str) -> None:
+    """manifests/guided-diffusion-dps-ffhq256.json: DPS's configs/model_config.yaml through its create_model."""
+    import yaml
+
+    reference = {"repository": "https://github.com/DPS2022/diffusion-posterior-sampling",
+                 "commit": _adm_commit(reference_dir), "files": ["guided_diffusion/unet.py", "configs/model_config.yaml"],
+                 "config_source": "configs/model_config.yaml"}
+    config = yaml.safe_load((reference_dir / "configs" / "model_config.yaml").read_text())
+    with _adm_imported(reference_dir, "guided_diffusion") as module:
+        torch.manual_seed(0)
+        ref = module("unet").create_model(**{**config, "model_path": ""})  # no checkpoint to load
+        _adm_full_check("guided-diffusion", "dps-ffhq256", ref, config, _adm_inputs((1, 3, 64, 64), 1), repo,
+                        reference, command, checkpoint="ffhq_10m.pt")
+
+
+def make_guided_diffusion_atddpm(reference_dir: Path, repo: Path, command: str) -> None:
+    """manifests/guided-diffusion-atddpm256.json: AT-DDPM's sr_model_and_diffusion_defaults() through sr_create_model."""
+    import inspect
+
+    reference = {"repository": "https://github.com/Nithin-GK/AT-DDPM", "commit": _adm_commit(reference_dir),
+                 "files": ["guided_diffusion/unet.py", "guided_diffusion/script_util.py", "scripts/AT_test.py"],
+                 "config_source": "guided_diffusion/script_util.py sr_model_and_diffusion_defaults() "
+                                  "(what scripts/AT_train.py and scripts/AT_test.py use)"}
+    with _adm_imported(reference_dir, "guided_diffusion") as module:
+        script_util = module("script_util")
+        config = script_util.sr_model_and_diffusion_defaults()
+        model_args = inspect.signature(script_util.sr_create_model).parameters
+        torch.manual_seed(0)
+        ref = script_util.sr_create_model(**{k: v for k, v in config.items() if k in model_args})
+        _adm_full_check("guided-diffusion", "atddpm256", ref, config, _adm_inputs((1, 6, 64, 64), 1), repo,
+                        reference, command, checkpoint="weights_synthetic/model.pt",
+                        note="AT-DDPM's ATDDPM class is UNetModel without num_classes; its forward(x, t, at=None) "
+                             "ignores `at` (the turbulent image is concatenated into x's 6 channels).")
+# ====================================================================== end guided-diffusion, difface, disc-diff
+
+
 # ================================================================================================== resshift
 # zsyOAOA/ResShift (Yue et al. 2023): the VQ-f4 autoencoder (ldm/models/autoencoder.py VQModelTorch) and the
 # Swin U-Net denoiser (models/unet.py UNetModelSwin).  Both come from one checkout, so
