@@ -502,6 +502,45 @@ def make_guided_diffusion_atddpm(reference_dir: Path, repo: Path, command: str) 
                         reference, command, checkpoint="weights_synthetic/model.pt",
                         note="AT-DDPM's ATDDPM class is UNetModel without num_classes; its forward(x, t, at=None) "
                              "ignores `at` (the turbulent image is concatenated into x's 6 channels).")
+# --------------------------------------------------------------------------------------------------------- difface
+DIFFACE_PRIOR_CONFIG = "configs/sample/iddpm_ffhq512_swinir.yaml"
+DIFFACE_SMALL = {
+    # 2-D, one level: scale-shift norm, 16-channel heads, 6 outputs, attention at feature size 8.
+    "small": ({"image_size": 8, "in_channels": 3, "model_channels": 32, "out_channels": 6, "num_res_blocks": [1],
+               "attention_resolutions": [8], "channel_mult": [1], "num_head_channels": 16,
+               "use_scale_shift_norm": True}, (2, 3, 8, 8)),
+    # 1-D, three levels with per-level block counts; image_size 10 makes the encoder's sizes (10, 5, 2) and the
+    # decoder's (8, 4, 2) differ, so attention at [5, 8] sits at encoder level 1 but decoder level 0;
+    # num_head_channels=-1 leaves the decoder's attention at one head; conv resampling; 2 classes.
+    "small-1d": ({"image_size": 10, "in_channels": 3, "model_channels": 32, "out_channels": 6,
+                  "num_res_blocks": [1, 2, 1], "attention_resolutions": [5, 8], "channel_mult": [1, 1, 1], "dims": 1,
+                  "num_classes": 2, "num_heads": 2}, (2, 3, 16)),
+}
+
+
+def make_difface(reference_dir: Path, repo: Path, command: str) -> None:
+    """manifests/difface-ffhq512.json and fixtures/difface-small*.safetensors."""
+    import yaml
+
+    reference = {"repository": "https://github.com/zsyOAOA/DifFace", "commit": _adm_commit(reference_dir),
+                 "files": ["models/unet.py", "models/basic_ops.py", DIFFACE_PRIOR_CONFIG,
+                           "configs/training/diffusion_ffhq512.yaml"], "config_source": DIFFACE_PRIOR_CONFIG}
+    sample = yaml.safe_load((reference_dir / DIFFACE_PRIOR_CONFIG).read_text())["model"]
+    training = yaml.safe_load((reference_dir / "configs/training/diffusion_ffhq512.yaml").read_text())["model"]
+    if sample["params"] != training["params"] or sample["target"] != "models.unet.UNetModel":
+        raise SystemExit("difface: the sampling and training configs of the FFHQ-512 prior differ")
+    with _adm_imported(reference_dir, "models") as module:
+        unet = module("unet")
+        torch.manual_seed(0)
+        ref = unet.UNetModel(**sample["params"])
+        _adm_full_check("difface", "ffhq512", ref, sample["params"], _adm_inputs((1, 3, 64, 64), 1), repo, reference,
+                        command, checkpoint=Path(sample["ckpt_path"]).name)
+        del ref
+        for name, (kwargs, shape) in DIFFACE_SMALL.items():
+            torch.manual_seed(0)
+            ref = unet.UNetModel(**kwargs)
+            inputs = _adm_inputs(shape, 2, kwargs.get("num_classes"))
+            _adm_fixture("difface", name, ref, kwargs, inputs, repo, reference, command, seed=3)
 # ====================================================================== end guided-diffusion, difface, disc-diff
 
 

@@ -89,7 +89,8 @@ class ADMUNet(nn.Module):
     """The ADM encoder/decoder U-Net with a per-level plan; the shared core of the ADM-family modules.
 
     ``num_res_blocks[level]`` residual blocks per level, ``attention[level]``
-    says whether those blocks are followed by self-attention;
+    says whether those blocks are followed by self-attention
+    (``decoder_attention[level]`` for the decoder's blocks, default the same);
     ``decoder_num_heads`` is the head count of the decoder's attention blocks
     when ``num_head_channels == -1``.  ``zero_out`` zero-initialises the final
     convolution (guided-diffusion does, DifFace does not).  Parameter names:
@@ -106,6 +107,7 @@ class ADMUNet(nn.Module):
         out_channels: int,
         num_res_blocks: Sequence[int],
         attention: Sequence[bool],
+        decoder_attention: Optional[Sequence[bool]] = None,
         dropout: float = 0.0,
         channel_mult: Sequence[float] = (1, 2, 4, 8),
         conv_resample: bool = True,
@@ -123,7 +125,8 @@ class ADMUNet(nn.Module):
     ):
         super().__init__()
         levels = len(channel_mult)
-        if len(num_res_blocks) != levels or len(attention) != levels:
+        decoder_attention = attention if decoder_attention is None else decoder_attention
+        if not len(num_res_blocks) == len(attention) == len(decoder_attention) == levels:
             raise ValueError("num_res_blocks and attention need one entry per channel_mult level")
         self.image_size = image_size
         self.in_channels = in_channels
@@ -191,7 +194,7 @@ class ADMUNet(nn.Module):
             for index in range(num_res_blocks[level] + 1):
                 layers = [res(ch + skip_channels.pop(), width)]
                 ch = width
-                if attention[level]:
+                if decoder_attention[level]:
                     layers.append(attn(ch, decoder_num_heads))
                 if level and index == num_res_blocks[level]:
                     layers.append(res(ch, ch, up=True) if resblock_updown else Upsample(ch, conv_resample, dims=dims, out_channels=ch))
