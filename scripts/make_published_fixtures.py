@@ -234,11 +234,12 @@ def make_srdiff(reference_dir: Path, repo: Path, command: str) -> None:
 
 
 @contextlib.contextmanager
-def _adm_imported(reference_dir: Path, package: str, stub_plotting: bool = False):
+def _adm_imported(reference_dir: Path, package: str, stub_missing: tuple = ()):
     """``import_module(name)`` for ``package.name`` from ``reference_dir``; the package is forgotten afterwards.
 
-    ``stub_plotting``: DisC-Diff's script_util imports matplotlib only to draw figures; an empty stand-in is
-    installed when matplotlib is absent.
+    ``stub_missing``: modules the reference imports at top level but never uses to build or run the network
+    (DisC-Diff's script_util pulls matplotlib for figures and, via gaussian_diffusion, shap); those that are not
+    installed get empty stand-ins for the duration.
     """
     import importlib
     import types
@@ -247,11 +248,14 @@ def _adm_imported(reference_dir: Path, package: str, stub_plotting: bool = False
     for key in saved:
         del sys.modules[key]
     stubs = []
-    if stub_plotting and importlib.util.find_spec("matplotlib") is None:
-        top, pyplot = types.ModuleType("matplotlib"), types.ModuleType("matplotlib.pyplot")
-        top.pyplot = pyplot
-        sys.modules.update({"matplotlib": top, "matplotlib.pyplot": pyplot})
-        stubs = ["matplotlib", "matplotlib.pyplot"]
+    for name in stub_missing:
+        top = name.split(".")[0]
+        if top in stubs or importlib.util.find_spec(top) is None:
+            sys.modules[name] = types.ModuleType(name)
+            if "." in name:
+                parent, _, child = name.rpartition(".")
+                setattr(sys.modules[parent], child, sys.modules[name])
+            stubs.append(name)
     sys.path.insert(0, str(reference_dir))
     try:
         yield lambda name: importlib.import_module(f"{package}.{name}")
@@ -541,6 +545,70 @@ def make_difface(reference_dir: Path, repo: Path, command: str) -> None:
             ref = unet.UNetModel(**kwargs)
             inputs = _adm_inputs(shape, 2, kwargs.get("num_classes"))
             _adm_fixture("difface", name, ref, kwargs, inputs, repo, reference, command, seed=3)
+# ------------------------------------------------------------------------------------------------------- disc-diff
+DISC_DIFF_CONFIG = "config/config_train.yaml"
+#: Top-level imports of the reference's script_util / gaussian_diffusion that play no part in the network.
+DISC_DIFF_UNUSED_IMPORTS = ("matplotlib", "matplotlib.pyplot", "shap")
+DISC_DIFF_SMALL = {
+    # 2-D, one level (three input streams triple the encoder: 32 channels, one level and the additive embedding
+    # stay < 1 MB; scale-shift norm is pinned by the guided-diffusion fixtures and the full-configuration check):
+    # 16-channel heads, 1 input channel with learned sigma; bottleneck width 32 -> gates over 16 channels.
+    "small": ({"image_size": 8, "in_channels": 1, "model_channels": 32, "out_channels": 2, "num_res_blocks": 1,
+               "attention_resolutions": [], "channel_mult": [1], "num_head_channels": 16}, (2, 1, 8, 8)),
+}
+
+
+def _disc_diff_with_derived_width(unet_module):
+    """The reference's unet module, re-executed with its one constant ``conv_ch = 288`` set to its meaning.
+
+    The published network's bottleneck width is 288 = num_channels 96 x channel_mult[-1] 3, hard-coded in
+    ``UNetModel.__init__``; at that width a fixture cannot stay < 1 MB.  The small fixtures therefore come from the
+    reference module with that single assignment replaced by ``int(model_channels * channel_mult[-1])`` (the
+    derivation restore_core uses); the published configuration itself is checked against the unmodified reference.
+    """
+    import inspect
+    import types
+
+    source, fixed = inspect.getsource(unet_module), "conv_ch = 288"
+    if source.count(fixed) != 1:
+        raise SystemExit(f"disc-diff: expected one '{fixed}' in the reference's unet.py")
+    module = types.ModuleType(f"{unet_module.__name__}_derived_width")
+    module.__package__, module.__file__ = unet_module.__package__, unet_module.__file__
+    code = compile(source.replace(fixed, "conv_ch = int(model_channels * channel_mult[-1])"), unet_module.__file__, "exec")
+    exec(code, module.__dict__)  # noqa: S102 - the reference's own module source, one constant replaced
+    return module
+
+
+def make_disc_diff(reference_dir: Path, repo: Path, command: str) -> None:
+    """manifests/disc-diff-ixi.json and fixtures/disc-diff-small.safetensors."""
+    import inspect
+
+    import yaml
+
+    reference = {"repository": "https://github.com/Yebulabula/DisC-Diff", "commit": _adm_commit(reference_dir),
+                 "files": ["guided_diffusion/unet.py", "guided_diffusion/nn.py", "guided_diffusion/script_util.py",
+                           DISC_DIFF_CONFIG, "config/config_test.yaml"], "config_source": DISC_DIFF_CONFIG}
+    config = yaml.safe_load((reference_dir / DISC_DIFF_CONFIG).read_text())
+    test_config = yaml.safe_load((reference_dir / "config/config_test.yaml").read_text())
+    with _adm_imported(reference_dir, "guided_diffusion", stub_missing=DISC_DIFF_UNUSED_IMPORTS) as module:
+        unet, script_util = module("unet"), module("script_util")
+        model_args = list(inspect.signature(script_util.sr_create_model).parameters)
+        if any(config[k] != test_config[k] for k in model_args):
+            raise SystemExit("disc-diff: config_train.yaml and config_test.yaml build different networks")
+        torch.manual_seed(0)
+        with contextlib.redirect_stdout(sys.stderr):  # SuperResModel prints image_size
+            ref = script_util.sr_create_model(**{k: config[k] for k in model_args})
+        extra = tuple(k for k in ("low_res", "other"))
+        _adm_full_check("disc-diff", "ixi", ref, config, _adm_inputs((1, 1, 32, 32), 1, extra=extra), repo,
+                        reference, command, checkpoint="DisC_Diff_X4_IXI.pt (and the x2 model: same network)")
+        del ref
+        small_unet = _disc_diff_with_derived_width(unet)
+        for name, (kwargs, shape) in DISC_DIFF_SMALL.items():
+            torch.manual_seed(0)
+            with contextlib.redirect_stdout(sys.stderr):
+                ref = small_unet.SuperResModel(**kwargs)
+            inputs = _adm_inputs(shape, 2, extra=extra)
+            _adm_fixture("disc-diff", name, ref, kwargs, inputs, repo, reference, command, seed=3)
 # ====================================================================== end guided-diffusion, difface, disc-diff
 
 
