@@ -806,6 +806,128 @@ def make_resshift_vq_f4(reference_dir: Path, repo: Path, command: str) -> None:
                 "torch": torch.__version__,
                 "note": "state_dict.* stored as float16 holding float16-exact float32 weights; load as float32"})
             print(f"{arch} {name}: {path.stat().st_size} bytes, {used} codewords used, max |ref - ours| {diff:.3g}")
+
+
+#: Published denoiser configurations: manifest name -> (config file, configs with the same arguments, checkpoints).
+RESSHIFT_UNET_PUBLISHED = {
+    "realsr-x4": ("configs/realsr_swinunet_realesrgan256.yaml",
+                  ("configs/realsr_swinunet_realesrgan256_journal.yaml", "configs/bicx4_swinunet_lpips.yaml"),
+                  ["resshift_realsrx4_s15_v1.pth", "resshift_realsrx4_s15_v2.pth", "resshift_realsrx4_s4_v3.pth",
+                   "resshift_bicsrx4_s4.pth"]),
+    "realsr-x2": ("configs/realsr_realesrgan256_x2.yaml", (), []),
+    "faceir": ("configs/faceir_gfpgan512_lpips.yaml", (), ["resshift_faceir_s4.pth"]),
+    "inpaint": ("configs/inpaint_lama256_imagenet.yaml", ("configs/inpaint_lama256_face.yaml",),
+                ["resshift_inpainting_imagenet_s4.pth", "resshift_inpainting_face_s4.pth"]),
+}
+#: Small random-weight variants: name -> (constructor arguments, construction-size and other input sides).
+#: "small" follows the published layout (conv resampling, scale-shift norm, per-level blocks, LQ feature
+#: extractor, num_head_channels, shifted windows with several windows per map); "small-options" switches on
+#: the other branches (resblock_updown, patch_norm, mask conditioning with lq_size == image_size, num_heads,
+#: windows clamped to the map, so no shifted block and depth 1, additive embedding).  Both also run at a size
+#: other than image_size (the reference then recomputes the shifted-window mask).
+RESSHIFT_UNET_SMALL = {
+    "small": (dict(image_size=16, in_channels=3, model_channels=32, out_channels=3, attention_resolutions=[8],
+                   dropout=0, channel_mult=[1, 1], num_res_blocks=[1, 1], conv_resample=True, dims=2,
+                   use_fp16=False, num_head_channels=16, use_scale_shift_norm=True, resblock_updown=False,
+                   swin_depth=2, swin_embed_dim=32, window_size=4, mlp_ratio=2, cond_lq=True, lq_size=32),
+              (16, 24)),
+    "small-options": (dict(image_size=16, in_channels=2, model_channels=32, out_channels=4,
+                           attention_resolutions=[8], channel_mult=[1, 1], num_res_blocks=1, num_heads=2,
+                           use_scale_shift_norm=False, resblock_updown=True, swin_depth=1, swin_embed_dim=32,
+                           window_size=8, mlp_ratio=1.5, patch_norm=True, cond_lq=True, cond_mask=True,
+                           lq_size=16),
+                      (16, 32)),
+}
+
+
+def _resshift_unet_inputs(config: dict, side: int, seed: int) -> dict[str, torch.Tensor]:
+    """x (batch 2, ``side`` square), timesteps, lq at lq_size/image_size times ``side`` (and a mask)."""
+    generator = torch.Generator().manual_seed(seed)
+    lq_side = side * config["lq_size"] // config["image_size"]
+    inputs = {"x": torch.randn(2, config["in_channels"], side, side, generator=generator),
+              "timesteps": torch.tensor([0, 9]),
+              "lq": torch.rand(2, 3, lq_side, lq_side, generator=generator) * 2 - 1}
+    if config.get("cond_mask"):
+        inputs["mask"] = (torch.rand(2, 1, lq_side, lq_side, generator=generator) > 0.5).float()
+    return inputs
+
+
+def _resshift_unet_forward(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    with torch.no_grad():
+        return model(inputs["x"], inputs["timesteps"], lq=inputs["lq"], **({"mask": inputs["mask"]} if "mask" in inputs else {}))
+
+
+def make_resshift_swin_unet(reference_dir: Path, repo: Path, command: str) -> None:
+    """manifests/resshift-swin-unet-{realsr-x4,realsr-x2,faceir,inpaint}.json, fixtures/resshift-swin-unet-small*.safetensors."""
+    import tempfile
+
+    from restore_core.published import build
+
+    arch, commit = "resshift-swin-unet", _resshift_commit(reference_dir)
+    files = ["models/unet.py", "models/swin_transformer.py", "models/basic_ops.py"]
+    with _resshift_imported(reference_dir), tempfile.TemporaryDirectory() as tmp:
+        from models.unet import UNetModelSwin  # noqa: the reference's (needs timm)
+
+        # --- full published configurations: keys, shapes, one forward at the training size
+        for name, (config_file, same_as, checkpoints) in RESSHIFT_UNET_PUBLISHED.items():
+            config = _resshift_config(reference_dir, config_file, "model")
+            for other in same_as:
+                if _resshift_config(reference_dir, other, "model") != config:
+                    raise SystemExit(f"{arch}: {other} no longer has the model arguments of {config_file}")
+            torch.manual_seed(0)
+            ref = UNetModelSwin(**config).eval()
+            ours = build(arch, config).eval()
+            fresh_buffers = {k: v.clone() for k, v in ours.state_dict().items() if k in dict(ours.named_buffers())}
+            ref_sd = _resshift_published_format(ref.state_dict(), Path(tmp), name)
+            ref_keys = _resshift_same_keys(arch, name, ours, ref_sd)
+            buffers_equal = all(torch.equal(v, ref_sd[k]) for k, v in fresh_buffers.items())
+            with torch.no_grad():  # the reference zero-initialises residual outputs: make every path count
+                for key, value in ref_sd.items():
+                    if value.is_floating_point() and key in dict(ref.named_parameters()):
+                        value.copy_(torch.randn(value.shape, generator=torch.Generator().manual_seed(len(key))) * 0.05)
+            ref.load_state_dict(ref_sd, strict=True)
+            ours.load_state_dict(ref_sd, strict=True)
+            inputs = _resshift_unet_inputs(config, config["image_size"], seed=1)
+            inputs = {k: v[:1] for k, v in inputs.items()}
+            diff = float((_resshift_unet_forward(ref, inputs) - _resshift_unet_forward(ours, inputs)).abs().max())
+            params = sum(int(v.numel()) for k, v in ref_sd.items() if k in dict(ref.named_parameters()))
+            print(f"{arch} {name}: {len(ref_keys)} keys, {params} parameters, buffers as built equal: {buffers_equal}, "
+                  f"max |ref - ours| {diff:.3g}")
+            if not buffers_equal:
+                raise SystemExit(f"{arch} {name}: freshly built buffers differ from the reference's")
+            reference = {"repository": RESSHIFT_REPOSITORY, "commit": commit, "files": files,
+                         "config_file": config_file, "config_key": "model.params", "same_arguments_in": list(same_as),
+                         "checkpoints": checkpoints}
+            _resshift_write_manifest(repo, arch, name, reference, config, ref_sd, ref_keys,
+                                     {"x_shape": list(inputs["x"].shape), "lq_shape": list(inputs["lq"].shape),
+                                      "timesteps": inputs["timesteps"].tolist(), "max_abs_diff": diff,
+                                      "buffers_as_built_equal": buffers_equal}, command, parameters=params)
+
+        # --- small random-weight fixtures
+        for name, (config, sides) in RESSHIFT_UNET_SMALL.items():
+            torch.manual_seed(31)
+            ref = UNetModelSwin(**config).eval()
+            with torch.no_grad():
+                for parameter in ref.parameters():
+                    parameter.copy_(torch.randn_like(parameter) * 0.1)
+            _resshift_float16_exact(ref)
+            ref_sd = _resshift_published_format(ref.state_dict(), Path(tmp), name)
+            ours = build(arch, config).eval()
+            ours.load_state_dict(ref_sd, strict=True)
+            inputs, outputs, diffs = {}, {}, []
+            for index, side in enumerate(sides):
+                case = _resshift_unet_inputs(config, side, seed=32 + index)
+                expected = _resshift_unet_forward(ref, case)
+                diffs.append(float((expected - _resshift_unet_forward(ours, case)).abs().max()))
+                inputs.update({f"{side}.{k}": v for k, v in case.items()})
+                outputs[f"{side}"] = expected
+            path = _resshift_write_fixture(repo, arch, name, ref_sd, inputs, outputs, {
+                "arch": arch, "reference_repository": RESSHIFT_REPOSITORY, "reference_commit": commit,
+                "config": json.dumps(config), "sides": json.dumps(list(sides)), "command": command,
+                "max_abs_diff_at_creation": repr(max(diffs)), "torch": torch.__version__,
+                "note": "state_dict.* stored as float16 holding float16-exact float32 weights; load as float32"})
+            print(f"{arch} {name}: {path.stat().st_size} bytes, outputs up to "
+                  f"{max(float(v.abs().max()) for v in outputs.values()):.3g}, max |ref - ours| {diffs}")
 # ============================================================================================== end resshift
 
 
