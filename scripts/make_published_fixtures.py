@@ -506,6 +506,37 @@ def make_guided_diffusion_atddpm(reference_dir: Path, repo: Path, command: str) 
                         reference, command, checkpoint="weights_synthetic/model.pt",
                         note="AT-DDPM's ATDDPM class is UNetModel without num_classes; its forward(x, t, at=None) "
                              "ignores `at` (the turbulent image is concatenated into x's 6 channels).")
+
+
+#: improved-diffusion's released models: README MODEL_FLAGS over its script_util.model_and_diffusion_defaults().
+GUIDED_DIFFUSION_IMPROVED = {
+    "improved-cifar10": ({"image_size": 32, "num_channels": 128, "num_res_blocks": 3, "learn_sigma": True,
+                          "dropout": 0.3}, "cifar10_uncond_50M_500K.pt"),
+    "improved-imagenet64-uncond": ({"image_size": 64, "num_channels": 128, "num_res_blocks": 3, "learn_sigma": True},
+                                   "imagenet64_uncond_100M_1500K.pt"),
+}
+
+
+def make_guided_diffusion_improved(reference_dir: Path, repo: Path, command: str) -> None:
+    """manifests/guided-diffusion-improved-*.json: openai/improved-diffusion's UNetModel, the layout ADM grew from."""
+    import inspect
+
+    reference = {"repository": "https://github.com/openai/improved-diffusion", "commit": _adm_commit(reference_dir),
+                 "files": ["improved_diffusion/unet.py", "improved_diffusion/nn.py", "improved_diffusion/script_util.py"],
+                 "config_source": "README.md MODEL_FLAGS over script_util.model_and_diffusion_defaults()"}
+    with _adm_imported(reference_dir, "improved_diffusion") as module:
+        script_util = module("script_util")
+        model_args = inspect.signature(script_util.create_model).parameters
+        for name, (flags, checkpoint) in GUIDED_DIFFUSION_IMPROVED.items():
+            config = {**script_util.model_and_diffusion_defaults(), **flags}
+            torch.manual_seed(0)
+            ref = script_util.create_model(**{k: v for k, v in config.items() if k in model_args})
+            size = config["image_size"]
+            _adm_full_check("guided-diffusion", name, ref, config, _adm_inputs((1, 3, size, size), 1), repo, reference,
+                            command, checkpoint=checkpoint)
+            del ref
+
+
 # --------------------------------------------------------------------------------------------------------- difface
 DIFFACE_PRIOR_CONFIG = "configs/sample/iddpm_ffhq512_swinir.yaml"
 DIFFACE_SMALL = {

@@ -22,14 +22,19 @@ learned-range variance interpolation values.
    ``guided_diffusion/script_util.py``): 6 input channels (the turbulent image
    concatenated with x_t), ``channel_mult`` from ``large_size``, attention at
    feature sizes, no class conditioning.
-2. ``"num_channels"`` present -> guided-diffusion's (and DPS's)
-   ``create_model(...)`` script arguments: ``attention_resolutions`` as a
-   comma-separated string of feature sizes (or an int, as DPS's YAML gives),
-   ``channel_mult=""`` meaning the default for ``image_size``,
-   ``learn_sigma``, ``class_cond`` (1000 classes), ...
+2. ``"num_channels"`` present -> guided-diffusion's (and DPS's, and
+   improved-diffusion's) ``create_model(...)`` script arguments:
+   ``attention_resolutions`` as a comma-separated string of feature sizes (or
+   an int, as DPS's YAML gives), ``channel_mult=""`` (or absent) meaning the
+   default for ``image_size``, ``learn_sigma``, ``class_cond`` (1000
+   classes), ...
 3. otherwise -> ``UNetModel.__init__``'s own keyword arguments
    (``attention_resolutions`` as downsampling factors, ``channel_mult`` as a
-   sequence, ``in_channels``, ``out_channels``, ``num_classes``, ...).
+   sequence, ``in_channels``, ``out_channels``, ``num_classes``, ...);
+   ``image_size`` may be left out, as improved-diffusion's ``UNetModel``
+   (https://github.com/openai/improved-diffusion, the same layout with
+   ``resblock_updown=False`` and ``num_head_channels=-1``) has no such
+   argument.
 
 In forms 1 and 2 the diffusion-only arguments of the scripts' flag
 dictionaries (``diffusion_steps``, ``noise_schedule``, ``timestep_respacing``,
@@ -66,8 +71,15 @@ __all__ = ["ADMUNet", "UNetModel", "build", "unet_kwargs_from_create_model", "un
 #: ImageNet class count used by the reference's ``class_cond`` models.
 NUM_CLASSES = 1000
 
-#: ``channel_mult`` that ``create_model`` picks for ``channel_mult=""``.
-DEFAULT_CHANNEL_MULT = {512: (0.5, 1, 1, 2, 2, 4, 4), 256: (1, 1, 2, 2, 4, 4), 128: (1, 1, 2, 3, 4), 64: (1, 2, 3, 4)}
+#: ``channel_mult`` that ``create_model`` picks for ``channel_mult=""`` (32: improved-diffusion's choice; its
+#: 64 and 256 agree with guided-diffusion's).
+DEFAULT_CHANNEL_MULT = {
+    512: (0.5, 1, 1, 2, 2, 4, 4),
+    256: (1, 1, 2, 2, 4, 4),
+    128: (1, 1, 2, 3, 4),
+    64: (1, 2, 3, 4),
+    32: (1, 2, 2, 2),
+}
 
 #: Script flags that configure the diffusion process, not the network.
 DIFFUSION_ONLY_KEYS = frozenset(
@@ -256,7 +268,7 @@ class UNetModel(ADMUNet):
 
     def __init__(
         self,
-        image_size: int,
+        image_size: Optional[int],
         in_channels: int,
         model_channels: int,
         out_channels: int,
@@ -429,7 +441,7 @@ def unet_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(config) - set(_UNET_KEYS))
     if unknown:
         raise TypeError(f"UNetModel: unknown argument(s) {', '.join(unknown)}")
-    return dict(config)
+    return {"image_size": None, **config}  # improved-diffusion's UNetModel has no image_size (the network ignores it)
 
 
 def build(config: Mapping[str, Any]) -> UNetModel:

@@ -1,7 +1,8 @@
 """guided-diffusion (openai/guided-diffusion UNetModel, ADM) rebuilt by restore_core.published.
 
 The manifests (OpenAI's 256x256 unconditional ImageNet model, DPS's FFHQ
-model, AT-DDPM's 6-channel model) and the small random-weight fixtures were
+model, AT-DDPM's 6-channel model, improved-diffusion's CIFAR-10 and ImageNet-64
+models) and the small random-weight fixtures were
 made by the reference code (scripts/make_published_fixtures.py
 --reference-dir guided-diffusion=<checkout> ...; see docs/published.md).
 These tests pin the state-dict layout of the published configurations, the
@@ -21,7 +22,7 @@ from restore_core.published import build
 from restore_core.published.guided_diffusion import unet_kwargs
 
 HERE = Path(__file__).resolve().parent
-PUBLISHED = ("imagenet256-uncond", "dps-ffhq256", "atddpm256")
+PUBLISHED = ("imagenet256-uncond", "dps-ffhq256", "atddpm256", "improved-cifar10", "improved-imagenet64-uncond")
 SMALL = ("small", "small-1d", "small-1d-resample")
 TOLERANCE = 1e-5
 
@@ -54,7 +55,7 @@ def test_published_configuration_has_the_reference_keys_and_shapes(name: str) ->
 
 
 def test_published_configurations_resolve_to_the_documented_networks() -> None:
-    """The script configs mean: 256 ch / 6 levels / 6 outputs (OpenAI), 128 ch / 1 block (DPS), 6 inputs (AT-DDPM)."""
+    """The script configs mean: 256 ch / 6 levels / 6 outputs (OpenAI), 128 ch / 1 block (DPS), 6 inputs (AT-DDPM), ..."""
     openai = unet_kwargs(_manifest("imagenet256-uncond")["config"])
     assert (openai["model_channels"], openai["num_res_blocks"], openai["out_channels"]) == (256, 2, 6)
     assert openai["attention_resolutions"] == (8, 16, 32) and openai["channel_mult"] == (1, 1, 2, 2, 4, 4)
@@ -66,6 +67,12 @@ def test_published_configurations_resolve_to_the_documented_networks() -> None:
     manifest = _manifest("dps-ffhq256")
     with torch.device("meta"):
         assert _layout(build("guided-diffusion", dps)) == manifest["state_dict"]
+    # improved-diffusion: image_size 32 takes its channel_mult; its UNetModel arguments have no image_size.
+    cifar = unet_kwargs(_manifest("improved-cifar10")["config"])
+    assert cifar["channel_mult"] == (1, 2, 2, 2) and cifar["dropout"] == 0.3
+    del cifar["image_size"]
+    with torch.device("meta"):
+        assert _layout(build("guided-diffusion", cifar)) == _manifest("improved-cifar10")["state_dict"]
 
 
 @pytest.mark.parametrize("name", SMALL)
