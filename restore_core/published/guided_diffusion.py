@@ -43,8 +43,9 @@ dictionaries (``diffusion_steps``, ``noise_schedule``, ``timestep_respacing``,
 accepted and ignored; any other unknown key raises ``TypeError``.
 
 ``use_fp16`` is recorded but the model computes in float32 until
-``convert_to_fp16()`` is called (the reference casts activations to float16 at
-construction and fails on a CPU without that call).
+``convert_to_fp16()`` is called (the reference's forward casts its input to
+float16 whenever ``use_fp16`` is set, and fails on float32 weights without
+that call).
 """
 from __future__ import annotations
 
