@@ -29,3 +29,25 @@ def tiny_overrides(*extra: str, encoder: bool = False) -> list[str]:
 
 
 __all__ = ["TINY_UNET", "TINY_RRDB", "tiny_overrides"]
+
+
+def lpips_metric_or_none() -> "object | None":
+    """The LPIPS metric with ``$RESTORE_LPIPS_WEIGHTS`` (default ``../shared/metrics``), or None where the
+    ``lpips`` extra or its weights are missing and ``RESTORE_REQUIRE_LPIPS`` (set in CI) does not demand it."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    from restore_core.metrics import LPIPSMetric
+
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "metrics" / "lpips_alex.safetensors"
+    weights = Path(os.environ.get("RESTORE_LPIPS_WEIGHTS", default))
+    required = os.environ.get("RESTORE_REQUIRE_LPIPS", "").lower() in ("1", "true", "yes")
+    available = importlib.util.find_spec("lpips") is not None and weights.is_file()
+    return LPIPSMetric(weights) if available or required else None
+
+
+def gain_over_baseline(scores: dict, method: str, metric: str, baseline: str = "bicubic") -> float:
+    """How much ``method`` beats ``baseline`` in ``metric`` (PSNR/SSIM: higher is better; LPIPS: lower is better)."""
+    sign = -1.0 if metric == "lpips" else 1.0
+    return sign * (float(scores[method][metric]) - float(scores[baseline][metric]))

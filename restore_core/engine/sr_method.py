@@ -88,10 +88,10 @@ class DiffusionMethod:
     def __init__(self) -> None:
         self.checkpoints = CheckpointLoader(Path(self.checkpoint_dir), self.build_model)
 
-    def registry(self, context: RunContext) -> Any:
+    def registry(self, context: RunContext | None = None) -> Any:
         """The run's registry, else the registry of :attr:`plugin` (loaded through the plugin manager)."""
-        if context.registry is not None or self.plugin is None:
-            return context.registry
+        if (context is not None and context.registry is not None) or self.plugin is None:
+            return context.registry if context is not None else None
         from restore_core.plugins import require_plugin
 
         return require_plugin(self.plugin).registry
@@ -119,8 +119,8 @@ class DiffusionMethod:
         return train_method(self, cfg, context, data=data, output_dir=output_dir, max_steps=max_steps)
 
     def build_model(self, cfg: DictConfig, channels: int, networks: Any = None) -> torch.nn.Module:
-        """The network of this method, its parts looked up by name in the registry ``networks``."""
-        return build_model(cfg, self.spatial_dims, channels, networks)
+        """The network of this method, its parts looked up by name in ``networks`` (default: the plugin's registry)."""
+        return build_model(cfg, self.spatial_dims, channels, networks if networks is not None else self.registry())
 
     def training_images(self, data: Path, cfg: DictConfig, context: RunContext) -> Sequence[torch.Tensor]:
         """``data`` (a file, or every file in a folder that a registered reader reads), read by the

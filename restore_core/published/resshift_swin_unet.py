@@ -40,7 +40,6 @@ import math
 from typing import Any, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from restore_core.published.adm_blocks import (

@@ -19,8 +19,6 @@ up(LR) onto the input: hence its bar of 1 dB.  A bicubic pass-through would have
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,25 +27,18 @@ import torch
 from PIL import Image
 
 from restore_core import api
-from restore_core.metrics import LPIPSMetric, evaluate_pair
-from restore_image.degradations import area_downsample
+from restore_core.metrics import evaluate_pair
+from restore_core.testing import gain_over_baseline, lpips_metric_or_none
+from restore_core.degradations import area_downsample
 
 REPO = Path(__file__).resolve().parents[3]
 HR_FILE = REPO / "samples" / "image" / "coffee_hr.png"
 ROWS, COLS = slice(0, 128), slice(128, 256)
 SCALE = 4
 SEED = 0
-LPIPS_WEIGHTS = Path(os.environ.get("RESTORE_LPIPS_WEIGHTS", REPO.parent / "shared" / "metrics" / "lpips_alex.safetensors"))
-LPIPS_REQUIRED = os.environ.get("RESTORE_REQUIRE_LPIPS", "").lower() in ("1", "true", "yes")
 
 # method: (least PSNR gain over bicubic in dB, least LPIPS drop below bicubic)
 MARGINS = {"sr3": (0.2, 0.015), "srdiff": (1.0, 0.04)}
-
-
-def _lpips_metric() -> LPIPSMetric | None:
-    """The LPIPS metric, or None where lpips or its weights are missing and CI's RESTORE_REQUIRE_LPIPS is unset."""
-    available = importlib.util.find_spec("lpips") is not None and LPIPS_WEIGHTS.is_file()
-    return LPIPSMetric(LPIPS_WEIGHTS) if available or LPIPS_REQUIRED else None
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +49,7 @@ def scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, floa
     lr = area_downsample(SCALE)(torch.from_numpy(hr)[None])[0].numpy()
     lr_file = folder / "lr.png"
     Image.fromarray(np.clip(np.rint(lr), 0, 255).astype(np.uint8).transpose(1, 2, 0)).save(lr_file)
-    lpips = _lpips_metric()
+    lpips = lpips_metric_or_none()
     result = {}
     for method in ("bicubic", *MARGINS):
         out = api.restore(lr_file, plugin="image", method=method, output=folder / f"{method}.png", scale=SCALE,
@@ -72,8 +63,7 @@ def scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, floa
 @pytest.mark.parametrize("method", sorted(MARGINS))
 def test_shipped_model_beats_bicubic_in_psnr(method: str, scores: dict[str, dict[str, float]]) -> None:
     """PSNR of the shipped model exceeds bicubic's by at least MARGINS[method][0] dB on the held-out crop."""
-    gain = scores[method]["psnr"] - scores["bicubic"]["psnr"]
-    assert gain >= MARGINS[method][0], f"{method}: {scores[method]['psnr']:.2f} dB vs bicubic {scores['bicubic']['psnr']:.2f} dB"
+    assert gain_over_baseline(scores, method, "psnr") >= MARGINS[method][0], f"{method}: {scores[method]['psnr']:.2f} dB vs bicubic {scores['bicubic']['psnr']:.2f} dB"
 
 
 @pytest.mark.parametrize("method", sorted(MARGINS))
@@ -81,5 +71,4 @@ def test_shipped_model_beats_bicubic_in_lpips(method: str, scores: dict[str, dic
     """LPIPS of the shipped model is below bicubic's by at least MARGINS[method][1] on the held-out crop."""
     if "lpips" not in scores["bicubic"]:
         pytest.skip("needs lpips + its weights ($RESTORE_LPIPS_WEIGHTS); RESTORE_REQUIRE_LPIPS=1 (CI) makes this a failure")
-    drop = scores["bicubic"]["lpips"] - scores[method]["lpips"]
-    assert drop >= MARGINS[method][1], f"{method}: LPIPS {scores[method]['lpips']:.3f} vs bicubic {scores['bicubic']['lpips']:.3f}"
+    assert gain_over_baseline(scores, method, "lpips") >= MARGINS[method][1], f"{method}: LPIPS {scores[method]['lpips']:.3f} vs bicubic {scores['bicubic']['lpips']:.3f}"

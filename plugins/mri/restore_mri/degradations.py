@@ -8,7 +8,7 @@ other than ``slice_axis``).  Intensities keep their units.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

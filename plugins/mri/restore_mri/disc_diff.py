@@ -154,6 +154,7 @@ class DiscDiffMethod(DiffusionMethod):
         if str(cfg.model.get("space", "pixel")) != "pixel" or bool(cfg.model.get("wavelet", False)):
             raise ConfigError("disc-diff denoises the target image itself: model.space=pixel, model.wavelet=false")
         # one target channel: the training tensors' second channel is the reference, not a target channel
+        networks = networks if networks is not None else self.registry()
         return DiscDiffModel(plain(cfg.model), plain(cfg.diffusion), self.spatial_dims, 1, networks)
 
     # -- training ------------------------------------------------------------------------

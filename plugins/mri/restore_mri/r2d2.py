@@ -40,7 +40,7 @@ in ``train.noise_sigma`` (a fraction of the normalisation range).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,7 +53,7 @@ from restore_core.engine.sr_method import DiffusionMethod
 from restore_core.engine.zero_shot import ZeroShotMethod
 from restore_core.engine.sr_model import SRDiffusionModel
 from restore_core.engine.windows.slices import BatchSampler, normalise, restore_slicewise, robust_range
-from restore_core.errors import ConfigError, InputError, UsageError
+from restore_core.errors import ConfigError, UsageError
 from restore_core.sample import Sample
 from restore_mri.degradations import rician
 from restore_mri.kspace import kspace_truncate

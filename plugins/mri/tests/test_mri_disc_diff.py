@@ -30,7 +30,7 @@ def tiny_cfg(*extra: str):
 def tiny_model():
     """A tiny untrained model whose zero-initialised output layer is randomised (so outputs depend on inputs)."""
     torch.manual_seed(0)
-    model = DiscDiffMethod().build_model(tiny_cfg(), 1, load_plugin("mri").registry).eval()
+    model = DiscDiffMethod().build_model(tiny_cfg(), 1).eval()
     for parameter in model.denoiser.unet.out.parameters():
         torch.nn.init.normal_(parameter, std=0.1)
     return model
@@ -221,7 +221,6 @@ def test_bad_references_are_one_clear_line(trained, tmp_path, capsys, problem):
 
 
 def test_default_method_is_r2d2_and_disc_diff_when_a_reference_is_given():
-    from restore_core.plugins import load_plugin
 
     registry = load_plugin("mri").registry
     assert registry.default_method() == "r2d2"

@@ -102,6 +102,7 @@ class DDSR(RSDiffusionSR):
     name = "ddsr"
 
     def build_model(self, cfg: DictConfig, channels: int, networks: Any = None) -> DDSRModel:
+        networks = networks if networks is not None else self.registry()
         return DDSRModel(plain(cfg.model), plain(cfg.diffusion), self.spatial_dims, channels, networks=networks)
 
     def degradation(self, cfg: DictConfig, scale: int, context: Any = None) -> Any:

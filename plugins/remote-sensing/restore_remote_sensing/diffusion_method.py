@@ -21,7 +21,7 @@ function as an argument.  Per window:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from restore_core.engine.plan import run_plan
 from restore_core.engine.sr_method import DiffusionMethod
 from restore_core.engine.sr_model import hr_size_for
 from restore_core.engine.windows import window_seed
-from restore_core.errors import InputError, UsageError
+from restore_core.errors import UsageError
 from restore_core.sample import Sample, dtype_range
 from restore_remote_sensing.bands import apply_band_rule, band_rule
 from restore_remote_sensing.bicubic import bicubic_upsample
