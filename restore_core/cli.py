@@ -260,7 +260,7 @@ def cmd_weights(argv: Sequence[str]) -> int:
         if args.json:
             print(json.dumps(rows, indent=2))
         for row in [] if args.json else rows:
-            print(f"{row['name']:<28} {row['arch']:<20} {row['origin']:<6} {'present' if row['present'] else 'missing':<8} {row['licence']}")
+            print(f"{row['name']:<30} {row['arch'] or '-':<20} {row['origin']:<6} {'present' if row['present'] else 'missing':<8} {row['licence']}")
         return 0
     if args.action == "show":
         import yaml

@@ -26,6 +26,20 @@ from restore_core.engine.sr_model import upsample
 PREDICTIONS = {"eps": "epsilon", "epsilon": "epsilon", "x0": "sample", "sample": "sample", "v": "v_prediction", "v_prediction": "v_prediction"}
 
 
+def schedule_settings(diffusion: Mapping[str, Any]) -> dict[str, Any]:
+    """``diffusion`` with guided-diffusion's script names read as ours: ``noise_schedule`` -> ``beta_schedule``,
+    ``diffusion_steps`` (DifFace: ``steps``) -> ``timesteps``, ``predict_xstart: true`` -> ``prediction: x0`` (published catalogues use them)."""
+    settings = dict(diffusion)
+    if "noise_schedule" in settings:
+        settings.setdefault("beta_schedule", settings.pop("noise_schedule"))
+    for name in ("diffusion_steps", "steps"):  # guided-diffusion's and DifFace's names
+        if name in settings:
+            settings.setdefault("timesteps", int(settings.pop(name)))
+    if "predict_xstart" in settings:
+        settings.setdefault("prediction", "x0" if settings.pop("predict_xstart") else "eps")
+    return settings
+
+
 class UnconditionalPrior(nn.Module):
     """``network(x, t)`` of ``channels`` image channels with the schedule of ``diffusion``.
 
@@ -43,6 +57,7 @@ class UnconditionalPrior(nn.Module):
         self.target_channels = self.channels
         self.spatial_dims = spatial_dims
         self.space = PixelSpace()
+        diffusion = schedule_settings(diffusion)
         self.learn_sigma = bool(diffusion.get("learn_sigma", False))
         prediction = str(diffusion.get("prediction", "eps"))
         if prediction not in PREDICTIONS:
@@ -71,4 +86,4 @@ class UnconditionalPrior(nn.Module):
         return self.denoise(x_t, t, cond)
 
 
-__all__ = ["UnconditionalPrior", "PREDICTIONS"]
+__all__ = ["UnconditionalPrior", "PREDICTIONS", "schedule_settings"]

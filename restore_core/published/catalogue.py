@@ -33,7 +33,7 @@ class WeightsEntry:
     """One checkpoint: its architecture and configuration, where it comes from, and its card."""
 
     name: str
-    arch: str
+    arch: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     diffusion: Mapping[str, Any] = field(default_factory=dict)
     url: str | None = None
@@ -53,7 +53,7 @@ class WeightsEntry:
     def from_mapping(cls, name: str, values: Mapping[str, Any], origin: str) -> "WeightsEntry":
         unknown = sorted(set(values) - set(_FIELDS))
         if unknown or "arch" not in values:
-            raise UsageError(f"weights entry '{name}': " + (f"unknown fields {unknown}" if unknown else "needs an arch"))
+            raise UsageError(f"weights entry '{name}': " + (f"unknown fields {unknown}" if unknown else "needs an arch (null: not runnable here)"))
         return cls(name=name, origin=origin, **{k: values[k] for k in _FIELDS if k in values and values[k] is not None})
 
     def card(self) -> dict[str, Any]:
@@ -91,6 +91,8 @@ class WeightsRegistry:
     def path_of(self, name: str, progress: bool = False) -> Path:
         """The verified local file of ``name``, downloading it (with its sha256) when it is not there yet."""
         entry = self.get(name)
+        if not entry.arch:
+            raise UsageError(f"weights '{name}' are listed for reference only: their network is none of restore_core.published's architectures")
         local = entry.local_path(self.cache_dir)
         if local is not None:
             return local

@@ -94,3 +94,23 @@ def test_add_by_url_verifies_the_download(tmp_path, capsys, server, fault):
         err = capsys.readouterr().err
         assert code == 2 and ("cut short" in err if fault == "truncated" else "corrupt" in err)
         assert not cache.exists() or sorted(p.name for p in cache.iterdir()) == []
+
+
+def test_every_known_runnable_entry_builds_and_names_its_schedule():
+    """The shipped catalogue: each entry with an architecture builds from its config (on the meta device, no
+    weights), and each guided-diffusion/difface prior has a schedule the zero-shot methods can read."""
+    from restore_core.engine.prior import schedule_settings
+    from restore_core.published.catalogue import WeightsRegistry
+
+    registry = WeightsRegistry()
+    known = [e for e in registry.entries.values() if e.origin == "known"]
+    assert len(known) >= 10
+    for entry in known:
+        assert entry.licence != "unknown" and entry.source, entry.name
+        if entry.arch is None:
+            continue
+        with torch.device("meta"):
+            published.build(entry.arch, dict(entry.config))
+        if entry.arch in ("guided-diffusion", "difface"):
+            settings = schedule_settings(dict(entry.diffusion))
+            assert settings.get("beta_schedule") in ("linear", "cosine") and int(settings["timesteps"]) > 0, entry.name
