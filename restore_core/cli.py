@@ -247,6 +247,7 @@ def cmd_weights(argv: Sequence[str]) -> int:
     add.add_argument("--sha256", help="the file's SHA-256 (required with --url)")
     add.add_argument("--arch", required=True, help="architecture (see restore_core.published.ARCHITECTURES)")
     add.add_argument("--config", required=True, help="YAML/JSON file of the architecture's constructor arguments")
+    add.add_argument("--diffusion", help="YAML/JSON file of the noise schedule a prior samples with (beta_schedule, timesteps, learn_sigma, prediction)")
     add.add_argument("--wrapper", help="the entry of the file that holds the weights (e.g. ema), when it holds several")
     for name in ("licence", "trained-on", "source", "notes"):
         add.add_argument(f"--{name}", default=None)
@@ -275,6 +276,7 @@ def cmd_weights(argv: Sequence[str]) -> int:
         parser.error("--url needs --sha256 (a download is never trusted unhashed)")
     entry = WeightsEntry(
         name=args.name, arch=args.arch, config=read_mapping_file(Path(args.config)), url=args.url, sha256=args.sha256,
+        diffusion=read_mapping_file(Path(args.diffusion)) if args.diffusion else {},
         wrapper=args.wrapper, licence=args.licence or "unknown", trained_on=args.trained_on or "unknown",
         source=args.source or (args.url or str(args.file)), notes=args.notes or "", origin="added",
     )
