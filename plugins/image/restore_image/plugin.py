@@ -67,6 +67,12 @@ def register_methods(register: Any) -> None:
         modalities=["natural image"],
         default=True,
     )
+    register(
+        name="resshift",
+        factory=lambda: _diffusion_method("resshift"),
+        description="ResShift (Yue et al. 2023): 15-step chain shifting the residual from up(LR) to HR",
+        modalities=["natural image"],
+    )
 
 
 def _diffusion_method(name: str) -> Any:
@@ -88,5 +94,5 @@ def register_degradations(register: Any) -> None:
 @hookimpl
 def register_configs(register: Any) -> None:
     register(method="defaults", config=CONFIG_DIR / "defaults.yaml")
-    for method in ("bicubic", "sr3", "srdiff"):
+    for method in ("bicubic", "sr3", "srdiff", "resshift"):
         register(method=method, config=CONFIG_DIR / f"{method}.yaml")
