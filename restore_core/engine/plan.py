@@ -42,7 +42,7 @@ from restore_core.engine.sampling import Condition, Progress, run_reverse_proces
 from restore_core.errors import ConfigError, UsageError
 
 #: How sampling may start (``start.mode``) and the samplers of Gaussian chains (``sampler.name``);
-#: a residual-shifting chain always runs its own sampler from its own prior.
+#: a residual-shifting chain runs its own sampler (``sampler.name: residual_shift``) from its own prior.
 START_MODES = ("noise", "noisy_input", "truncated")
 GAUSSIAN_SAMPLERS = ("ddim", "ddpm", "dpm_solver++")
 #: Consistency steps that re-noise with the Gaussian alpha_bar(t), which residual-shifting chains lack.
@@ -113,8 +113,13 @@ class SamplingPlan:
         """
         sampler = cfg.get("sampler") or {}
         name = str(sampler.get("name", "ddim"))
-        if name not in GAUSSIAN_SAMPLERS:
-            raise ConfigError(f"unknown sampler.name '{name}'; known: {', '.join(GAUSSIAN_SAMPLERS)}")
+        if name not in (*GAUSSIAN_SAMPLERS, "residual_shift"):
+            raise ConfigError(f"unknown sampler.name '{name}'; known: {', '.join(GAUSSIAN_SAMPLERS)}, residual_shift")
+        if name == "residual_shift" and process != "residual_shift":
+            raise ConfigError(
+                f"sampler.name=residual_shift needs a residual-shifting model (diffusion.process: residual_shift); "
+                f"this one is {process}: use ddim, ddpm or dpm_solver++"
+            )  # the other way round the name is moot: a residual-shifting chain always runs its own sampler
         steps = int(sampler.get("steps", 50))
         if steps < 1:
             raise ConfigError(f"sampler.steps must be at least 1, got {sampler.get('steps')}")

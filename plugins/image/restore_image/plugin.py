@@ -67,6 +67,12 @@ def register_methods(register: Any) -> None:
         modalities=["natural image"],
         default=True,
     )
+    register(
+        name="resshift",
+        factory=lambda: _diffusion_method("resshift"),
+        description="ResShift (Yue et al. 2023): 15-step chain shifting the residual from up(LR) to HR",
+        modalities=["natural image"],
+    )
     for name, description in ZERO_SHOT.items():
         register(name=name, factory=_zero_shot(name), description=description, modalities=["natural image"])
 
@@ -109,5 +115,5 @@ def register_degradations(register: Any) -> None:
 @hookimpl
 def register_configs(register: Any) -> None:
     register(method="defaults", config=CONFIG_DIR / "defaults.yaml")
-    for method in ("bicubic", "sr3", "srdiff", *ZERO_SHOT):
+    for method in ("bicubic", "sr3", "srdiff", "resshift", *ZERO_SHOT):
         register(method=method, config=CONFIG_DIR / f"{method}.yaml")
