@@ -96,19 +96,44 @@ class DiffusionMethod:
 
         return require_plugin(self.plugin).registry
 
+    #: Published architectures whose checkpoints this method can run (``--weights NAME``; restore_core.published.runners).
+    published_archs: tuple[str, ...] = ()
+
     def load(self, cfg: DictConfig, channels: int, context: RunContext) -> LoadedModel:
-        """The run's model from ``model.checkpoint`` (or ``--weights``, a checkpoint of this method's own
-        network), with the config check (see :mod:`~restore_core.engine.loading`)."""
+        """The run's model from ``model.checkpoint``, or from ``--weights``: a checkpoint file of this
+        method's own network, or a registry name of a published checkpoint whose architecture the method
+        runs (:attr:`published_archs`); with the config check (see :mod:`~restore_core.engine.loading`)."""
         weights = cfg.get("weights")
         if weights:
             if not Path(str(weights)).expanduser().is_file():
-                raise UsageError(
-                    f"--weights {weights}: method '{self.name}' runs its own network's checkpoints (a file); "
-                    "published priors run with the zero-shot methods (ddnm, ilvr, dps, ccdf; see restore plugins)"
-                )
+                return self.load_published(str(weights), cfg, context)
             cfg = cfg.copy()
             cfg.model.checkpoint = str(weights)
         return self.checkpoints.load_for_run(cfg, channels, context, self.registry(context))
+
+    def load_published(self, name: str, cfg: DictConfig, context: RunContext) -> LoadedModel:
+        """A published checkpoint from the weights registry, adapted to the plan by its runner (cached)."""
+        from restore_core.published.catalogue import WeightsRegistry
+        from restore_core.published.runners import RUNNERS, load_runner
+
+        registry = WeightsRegistry()
+        if name not in registry.entries:
+            raise UsageError(f"--weights {name}: neither a file nor a name in the weights registry (restore weights list)")
+        entry = registry.get(name)
+        if entry.arch not in self.published_archs or entry.arch not in RUNNERS:
+            runs = ", ".join(self.published_archs) or "none"
+            raise UsageError(
+                f"--weights {name}: method '{self.name}' cannot run '{entry.arch}' checkpoints (it runs its own and: {runs}); "
+                "unconditional priors run with the zero-shot methods (ddnm, ilvr, dps, ccdf, r2d2-zs)"
+            )
+        path = registry.path_of(name, progress=not context.quiet)
+        key = (str(path), str(context.device))
+        cache = self.__dict__.setdefault("_published", {})
+        if key not in cache:
+            spec = {"arch": entry.arch, "config": dict(entry.config), "diffusion": dict(entry.diffusion), "extra": entry.card()}
+            model = load_runner(spec, path, registry, context.device)
+            cache[key] = LoadedModel(model.to(context.device).eval(), cfg, {"weights": entry.card()}, path)
+        return cache[key]
 
     def plan(self, cfg: DictConfig, loaded: LoadedModel, context: RunContext) -> SamplingPlan:
         """The run's sampling plan, resolved and checked once."""

@@ -113,10 +113,12 @@ def test_bad_weights_are_one_line_and_write_nothing(tmp_path, lr_photo, capsys):
 
 
 def test_conditional_methods_take_their_own_checkpoint_as_weights(tmp_path, lr_photo, capsys):
-    """--weights on a conditional method is a checkpoint file of its own network; a registry prior name is refused."""
+    """--weights on a conditional method: its own checkpoint file, or a published checkpoint of an architecture
+    it runs; an unconditional prior's name is refused in one line."""
     out = tmp_path / "o.png"
     assert main(["--quiet", "--plugin", "image", "--method", "srdiff", str(lr_photo), "-o", str(out), "--weights", "adm-256-uncond"]) == 2
-    assert "runs its own network's checkpoints" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot run 'guided-diffusion' checkpoints" in err and "zero-shot" in err and not out.exists()
 
 
 def test_a_published_architecture_serves_as_the_sr_engines_denoiser():
