@@ -44,7 +44,7 @@ from restore_core.errors import ConfigError, UsageError
 #: How sampling may start (``start.mode``) and the samplers of Gaussian chains (``sampler.name``);
 #: a residual-shifting chain runs its own sampler (``sampler.name: residual_shift``) from its own prior.
 START_MODES = ("noise", "noisy_input", "truncated")
-GAUSSIAN_SAMPLERS = ("ddim", "ddpm", "dpm_solver++")
+GAUSSIAN_SAMPLERS = ("ddim", "ddpm", "dpm_solver++", "iddpm")
 #: Consistency steps that re-noise with the Gaussian alpha_bar(t), which residual-shifting chains lack.
 NEEDS_ALPHA_BAR = {"ilvr": ILVR, "ddnm+": DDNMPlus, "dps": DPS}
 #: Keys of ``consistency`` that are not parameters of the step itself.
@@ -226,6 +226,10 @@ def run_plan(
             cond = model.condition(lr, hr_size)
     up_lr = cond.tensors["up_lr"]
     sampler = plan.make_sampler(model.schedule, model.prediction_type)
+    if plan.sampler == "iddpm":  # iDDPM's learned variance: the prior records its last output's v
+        if not getattr(model, "learn_sigma", False):
+            raise ConfigError("sampler.name=iddpm needs a prior with learned variance (diffusion.learn_sigma); use ddpm or ddim")
+        sampler.variance_source = lambda: model.last_variance_values  # type: ignore[attr-defined]
     steps = plan.steps
     if plan.start == "residual_shift":  # the chain starts at its prior y0 = up(LR) + kappa sqrt(eta_T) noise
         x, t_start = start_residual_shift(model.shift_origin(cond), model.schedule, generator)

@@ -79,8 +79,13 @@ class UnconditionalPrior(nn.Module):
         return target
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:
+        """eps (or x0, v); with ``learn_sigma`` the variance values are kept in ``last_variance_values``
+        for the iDDPM sampler (``sampler.name: iddpm``)."""
         output = self.network(x_t, t)
-        return output[:, : self.channels] if self.learn_sigma else output
+        if not self.learn_sigma:
+            return output
+        self.last_variance_values = output[:, self.channels : 2 * self.channels].detach()
+        return output[:, : self.channels]
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition | None = None) -> torch.Tensor:
         return self.denoise(x_t, t, cond)

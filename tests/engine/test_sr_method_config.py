@@ -27,7 +27,7 @@ def config(**sections) -> OmegaConf:
 @pytest.mark.parametrize(
     "sections, process, needle",
     [
-        ({"sampler": {"name": "euler"}}, "gaussian", "unknown sampler.name 'euler'; known: ddim, ddpm, dpm_solver++, residual_shift"),
+        ({"sampler": {"name": "euler"}}, "gaussian", "unknown sampler.name 'euler'; known: ddim, ddpm, dpm_solver++, iddpm, residual_shift"),
         ({"sampler": {"name": "residual_shift"}}, "gaussian", "sampler.name=residual_shift needs a residual-shifting model"),
         ({"start": {"mode": "warm"}}, "gaussian", "unknown start.mode 'warm'; known: noise, noisy_input, truncated"),
         ({"start": {"mode": "truncated", "t0_fraction": 0.0}}, "gaussian", "start.t0_fraction must lie in (0, 1]"),

@@ -132,3 +132,54 @@ def test_a_published_architecture_serves_as_the_sr_engines_denoiser():
     assert model.denoiser.net.input_blocks[0][0].weight.shape[1] == 6  # x_t and up(LR) concatenated
     cond = model.condition(torch.zeros(1, 3, 8, 8), (16, 16))
     assert model.denoise(torch.zeros(1, 3, 16, 16), torch.tensor([3]), cond).shape == (1, 3, 16, 16)
+
+
+def test_iddpm_learned_variance_spans_beta_tilde_to_beta():
+    """iDDPM eq. 15: the step's noise has variance beta_tilde for v = -1 (DDPM's fixed_small: identical draws)
+    and beta for v = +1, on the respaced chain."""
+    from restore_core.diffusion.samplers import make_sampler
+    from restore_core.diffusion.schedules import make_schedule
+
+    schedule = make_schedule("linear", 1000)
+    x, eps = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(1)), torch.zeros(1, 3, 8, 8)
+    iddpm, ddpm = make_sampler("iddpm", schedule), make_sampler("ddpm", schedule)
+    for sampler in (iddpm, ddpm):
+        sampler.set_timesteps(5)
+    t = int(iddpm.timesteps[1])
+    ab_t, ab_s = iddpm._alpha_bars(t)
+    beta = 1 - ab_t / ab_s
+    beta_tilde = (1 - ab_s) / (1 - ab_t) * beta
+    mean = ab_s**0.5 * beta / (1 - ab_t) * (x / ab_t**0.5) + (1 - beta) ** 0.5 * (1 - ab_s) / (1 - ab_t) * x
+
+    def draw(v: float) -> torch.Tensor:
+        iddpm.variance_source = lambda: torch.full_like(x, v)
+        return iddpm.step(eps, t, x, torch.Generator().manual_seed(0)).prev_sample
+
+    assert torch.allclose(draw(-1.0), ddpm.step(eps, t, x, torch.Generator().manual_seed(0)).prev_sample, atol=1e-5)
+    noise = (draw(-1.0) - mean) / beta_tilde**0.5
+    assert torch.allclose(draw(1.0), mean + beta**0.5 * noise, atol=1e-4)
+    assert torch.allclose(draw(0.0), mean + (beta * beta_tilde) ** 0.25 * noise, atol=1e-4)  # geometric midpoint
+
+
+def test_iddpm_needs_a_learned_variance_prior():
+    from omegaconf import OmegaConf
+
+    from restore_core.errors import ConfigError
+
+    prior = UnconditionalPrior(build("guided-diffusion", TINY_ADM), DIFFUSION, 3)
+    plan = SamplingPlan.from_config(OmegaConf.create({"sampler": {"name": "iddpm", "steps": 2}}), "gaussian")
+    with pytest.raises(ConfigError, match="learned variance"):
+        run_plan(plan, prior, torch.zeros(1, 3, 4, 4), (16, 16), torch.Generator().manual_seed(0))
+
+
+def test_a_learned_variance_prior_samples_with_iddpm_and_ddnm():
+    """The prior hands its v channels to the iDDPM sampler while DDNM corrects the eps part."""
+    from omegaconf import OmegaConf
+
+    prior = UnconditionalPrior(build("guided-diffusion", {**TINY_ADM, "out_channels": 6}), {**DIFFUSION, "learn_sigma": True}, 3).eval()
+    plan = SamplingPlan.from_config(OmegaConf.create({"sampler": {"name": "iddpm", "steps": 3}, "consistency": {"name": "ddnm"}}), "gaussian")
+    lr = torch.rand(1, 3, 4, 4) * 2 - 1
+    with torch.no_grad():
+        hr = run_plan(plan, prior, lr, (16, 16), torch.Generator().manual_seed(0))
+    assert hr.shape == (1, 3, 16, 16) and torch.isfinite(hr).all()
+    assert torch.allclose(F.avg_pool2d(hr, 4), lr, atol=1e-4)

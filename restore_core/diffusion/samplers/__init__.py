@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 from .base import GaussianSampler, Sampler, StepOutput
 from .ddim import DDIMSampler
-from .ddpm import DDPMSampler
+from .ddpm import DDPMSampler, LearnedRangeDDPMSampler
 from .dpm_solver import DPMSolverPlusPlusSampler
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "GaussianSampler",
     "StepOutput",
     "DDPMSampler",
+    "LearnedRangeDDPMSampler",
     "DDIMSampler",
     "DPMSolverPlusPlusSampler",
     "ResidualShiftSampler",
@@ -39,6 +40,7 @@ def __getattr__(name: str) -> Any:
 SAMPLERS: dict[str, Callable[..., Sampler]] = {
     "ddpm": DDPMSampler,
     "ddim": DDIMSampler,
+    "iddpm": LearnedRangeDDPMSampler,
     "dpm_solver++": DPMSolverPlusPlusSampler,
     "residual_shift": _residual_shift_sampler,
 }
