@@ -80,10 +80,16 @@ class ImageDiffusionSR(DiffusionSRMethod):
     spatial_dims = 2
     checkpoint_dir = CHECKPOINTS
     plugin = "image"
+    #: Published architectures each method runs with ``--weights NAME`` (restore_core.published.runners).
+    PUBLISHED_ARCHS: dict[str, tuple[str, ...]] = {"resshift": ("resshift-swin-unet",)}
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+
+    @property
+    def published_archs(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.PUBLISHED_ARCHS.get(self.name, ())
 
     def training_tensors(self, sample: Sample, cfg: DictConfig) -> list[torch.Tensor]:
         return [photo_tensor(sample)]
