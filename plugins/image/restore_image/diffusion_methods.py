@@ -81,7 +81,7 @@ class ImageDiffusionSR(DiffusionSRMethod):
     checkpoint_dir = CHECKPOINTS
     plugin = "image"
     #: Published architectures each method runs with ``--weights NAME`` (restore_core.published.runners).
-    PUBLISHED_ARCHS: dict[str, tuple[str, ...]] = {"resshift": ("resshift-swin-unet",)}
+    PUBLISHED_ARCHS: dict[str, tuple[str, ...]] = {"resshift": ("resshift-swin-unet",), "srdiff": ("srdiff",)}
 
     def __init__(self, name: str) -> None:
         super().__init__()
