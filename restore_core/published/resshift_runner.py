@@ -128,12 +128,14 @@ class ResShiftLatentModel(nn.Module):
         return 16 // int(z.shape[-1])
 
     # -- the reference's first stage ------------------------------------------------------------
+    @torch.no_grad()
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """``encode_first_stage`` without upsampling: scale_factor * encode(image) (the pixels themselves without an autoencoder)."""
         if self.autoencoder is None:
             return image
         return self.autoencoder.encode(image) * self.scale_factor
 
+    @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``decode_first_stage``: decode(z / scale_factor), quantised."""
         if self.autoencoder is None:
