@@ -149,6 +149,7 @@ class DiscDiffMethod(DiffusionMethod):
     spatial_dims = 2
     checkpoint_dir = CHECKPOINTS
     plugin = "mri"
+    published_archs = ("disc-diff",)
 
     def build_model(self, cfg: DictConfig, channels: int, networks: Any = None) -> torch.nn.Module:
         if str(cfg.model.get("space", "pixel")) != "pixel" or bool(cfg.model.get("wavelet", False)):
