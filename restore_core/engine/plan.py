@@ -255,9 +255,10 @@ def run_plan(
         scale = hr_size[-1] / lr.shape[-1]
         if operator is None:
             operator = OPERATORS[plan.consistency.operator](int(round(scale)), model.spatial_dims, **plan.consistency.operator_params)
-        # A is linear: when the target is the residual HR - up(LR), its measurement is y - A(up(LR)).
-        residual = isinstance(getattr(model.space, "inner", model.space), ResidualSpace)
-        measurement = lr - operator.A(up_lr) if residual else lr
+        # A is linear: when the target is the residual (HR - up(LR)) * s, its measurement is (y - A(up(LR))) * s.
+        space = getattr(model.space, "inner", model.space)
+        residual = isinstance(space, ResidualSpace)
+        measurement = (lr - operator.A(up_lr)) * float(getattr(space, "scale", 1.0)) if residual else lr
         in_target_domain = WaveletDomainOperator(operator, model.spatial_dims) if model.wavelet else operator
         consistency = plan.consistency.steps(in_target_domain, round(scale, 6), model.spatial_dims, step_params)
         consistency = [step for step in consistency if step is not None]

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -136,8 +137,16 @@ class DiffusionMethod:
         return cache[key]
 
     def plan(self, cfg: DictConfig, loaded: LoadedModel, context: RunContext) -> SamplingPlan:
-        """The run's sampling plan, resolved and checked once."""
-        return SamplingPlan.from_config(cfg, loaded.model.process, self.registry(context))
+        """The run's sampling plan, resolved and checked once.
+
+        A model whose chain runs in a latent space (``latent = True``: a published ResShift) has no
+        pixel measurement to project onto, so a configured consistency step is switched off, with one line.
+        """
+        plan = SamplingPlan.from_config(cfg, loaded.model.process, self.registry(context))
+        if plan.consistency is not None and getattr(loaded.model, "latent", False):
+            context.log(f"restore: consistency.name={plan.consistency.name} is off: this model samples in a latent space")
+            plan = dataclasses.replace(plan, consistency=None)
+        return plan
 
     # -- training parts (restore_core.engine.method_training.TrainingParts) ------------------
     def train(self, cfg: DictConfig, context: RunContext, *, data: Any, output_dir: Any = None, max_steps: int | None = None) -> Path:

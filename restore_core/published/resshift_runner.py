@@ -106,6 +106,7 @@ class ResShiftLatentModel(nn.Module):
         self.scale_factor = float(diffusion.get("scale_factor") or 1.0)
         self.normalize_input = bool(diffusion.get("normalize_input", True))
         self.latent_flag = bool(diffusion.get("latent_flag", True))
+        self.latent = True  # the chain runs on autoencoder latents: no pixel consistency step applies
         self.predict_type = str(diffusion.get("predict_type", "xstart"))
         if self.predict_type not in PREDICT_TYPES:
             raise UsageError(f"unknown ResShift predict_type '{self.predict_type}'; known: {', '.join(PREDICT_TYPES)}")

@@ -183,3 +183,41 @@ def test_a_learned_variance_prior_samples_with_iddpm_and_ddnm():
         hr = run_plan(plan, prior, lr, (16, 16), torch.Generator().manual_seed(0))
     assert hr.shape == (1, 3, 16, 16) and torch.isfinite(hr).all()
     assert torch.allclose(F.avg_pool2d(hr, 4), lr, atol=1e-4)
+
+
+def test_ddnm_on_a_scaled_residual_target_reprojects_exactly():
+    """A residual target scaled by s (SRDiff's res_rescale) measures (y - A up(y)) * s, so DDNM still gives A(out) = y."""
+    from omegaconf import OmegaConf
+
+    from restore_core.engine.sampling import Condition
+    from restore_core.engine.sr_model import upsample
+    from restore_core.published.srdiff_runner import SRDiffTargetSpace
+
+    class ScaledResidualModel(torch.nn.Module):
+        process, wavelet, spatial_dims, channels, target_channels, prediction_type = "gaussian", False, 2, 3, 3, "epsilon"
+
+        def __init__(self) -> None:
+            super().__init__()
+            from restore_core.diffusion.schedules import make_schedule
+
+            self.schedule, self.space = make_schedule("linear", 100), SRDiffTargetSpace(2.0, clip=False)
+
+        def condition(self, lr, hr_size):
+            return Condition({"up_lr": upsample(lr, hr_size)})
+
+        def target_grid(self, hr_size):
+            return hr_size
+
+        def to_target(self, hr, cond):
+            return self.space.to_target(hr, cond.tensors["up_lr"])
+
+        def from_target(self, target, cond):
+            return self.space.from_target(target, cond.tensors["up_lr"])
+
+        def denoise(self, x_t, t, cond):
+            return 0.3 * x_t  # any predictor: DDNM's projection must hold regardless
+
+    plan = SamplingPlan.from_config(OmegaConf.create({"sampler": {"name": "ddim", "steps": 4}, "consistency": {"name": "ddnm"}}), "gaussian")
+    lr = torch.rand(1, 3, 4, 4) * 2 - 1
+    hr = run_plan(plan, ScaledResidualModel(), lr, (16, 16), torch.Generator().manual_seed(0))
+    assert torch.allclose(F.avg_pool2d(hr, 4), lr, atol=1e-4)
