@@ -58,15 +58,16 @@ def test_a_reference_format_file_is_added_and_a_broken_one_refused(tmp_path, cap
     assert "\n" not in err and "1 missing" in err
 
 
-def test_an_added_reference_prior_restores_a_photo_through_weights(tmp_path, capsys):
-    """guided-diffusion weights saved as its repository does, added by name, then --weights NAME on ddnm."""
-    state, config = fixture("guided-diffusion")
+@pytest.mark.parametrize("arch", ["guided-diffusion", "difface"])
+def test_an_added_reference_prior_restores_a_photo_through_weights(tmp_path, capsys, arch):
+    """guided-diffusion / DifFace prior weights saved as their repository does, added by name, then --weights NAME on ddnm."""
+    state, config = fixture(arch)
     config = {**config, "image_size": 8}
     (tmp_path / "config.json").write_text(json.dumps(config))
     # its schedule, in guided-diffusion's own flag names: learned sigma (6 output channels), linear, 1000 steps, eps
     (tmp_path / "schedule.yaml").write_text("noise_schedule: linear\ndiffusion_steps: 1000\nlearn_sigma: true\npredict_xstart: false\n")
-    torch.save(state, tmp_path / "adm.pt")
-    assert main(["weights", "add", "tiny-adm", "--file", str(tmp_path / "adm.pt"), "--arch", "guided-diffusion",
+    torch.save(LAYOUTS[arch](state), tmp_path / "adm.pt")
+    assert main(["weights", "add", "tiny-adm", "--file", str(tmp_path / "adm.pt"), "--arch", arch,
                  "--config", str(tmp_path / "config.json"), "--diffusion", str(tmp_path / "schedule.yaml")]) == 0
     assert "tiny-adm" in (tmp_path / "cache" / "registry.yaml").read_text()
     image = (np.random.default_rng(0).random((4, 4, 3)) * 255).astype(np.uint8)
