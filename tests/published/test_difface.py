@@ -12,28 +12,23 @@ from __future__ import annotations
 
 import inspect
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from restore_core.published import build
 from restore_core.published.difface import FFHQ512_PRIOR
+from tests.published.facts import fixture, section
 
 HERE = Path(__file__).resolve().parent
 SMALL = ("small", "small-1d")
 TOLERANCE = 1e-5
 
 
-def _fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    with safe_open(str(HERE / "fixtures" / f"difface-{name}.safetensors"), "pt") as handle:
-        return handle.metadata(), {key: handle.get_tensor(key) for key in handle.keys()}
-
-
-def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-
+_fixture = partial(fixture, "difface")
+_section = section
 
 def test_ffhq512_prior_has_the_reference_keys_and_shapes() -> None:
     """Every key, shape and dtype of the reference's FFHQ-512 prior, in order; FFHQ512_PRIOR is the manifest's config."""

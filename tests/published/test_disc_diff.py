@@ -11,32 +11,24 @@ from __future__ import annotations
 
 import inspect
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from restore_core.published import build
 from restore_core.published.disc_diff import sr_model_kwargs
+from tests.published.facts import fixture, manifest, section
 
 HERE = Path(__file__).resolve().parent
 OUTPUTS = ("com_h1", "com_h2", "com_h3", "dist_h1", "dist_h2", "dist_h3", "out")
 TOLERANCE = 1e-5
 
 
-def _manifest() -> dict:
-    return json.loads((HERE / "manifests" / "disc-diff-ixi.json").read_text())
-
-
-def _fixture() -> tuple[dict, dict[str, torch.Tensor]]:
-    with safe_open(str(HERE / "fixtures" / "disc-diff-small.safetensors"), "pt") as handle:
-        return handle.metadata(), {key: handle.get_tensor(key) for key in handle.keys()}
-
-
-def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-
+_manifest = partial(manifest, "disc-diff", "ixi")
+_fixture = partial(fixture, "disc-diff", "small")
+_section = section
 
 def test_ixi_model_has_the_reference_keys_and_shapes() -> None:
     """Every key, shape and dtype of the reference's IXI model, in order, built from the whole config_train.yaml."""

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import inspect
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from restore_core.published import build
 from restore_core.published.guided_diffusion import unet_kwargs
+from tests.published.facts import fixture, layout, manifest, section
 
 HERE = Path(__file__).resolve().parent
 PUBLISHED = ("imagenet256-uncond", "dps-ffhq256", "atddpm256", "improved-cifar10", "improved-imagenet64-uncond")
@@ -27,22 +28,10 @@ SMALL = ("small", "small-1d", "small-1d-resample")
 TOLERANCE = 1e-5
 
 
-def _manifest(name: str) -> dict:
-    return json.loads((HERE / "manifests" / f"guided-diffusion-{name}.json").read_text())
-
-
-def _fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    with safe_open(str(HERE / "fixtures" / f"guided-diffusion-{name}.safetensors"), "pt") as handle:
-        return handle.metadata(), {key: handle.get_tensor(key) for key in handle.keys()}
-
-
-def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-
-
-def _layout(model: torch.nn.Module) -> list:
-    return [[key, list(value.shape), str(value.dtype).replace("torch.", "")] for key, value in model.state_dict().items()]
-
+_manifest = partial(manifest, "guided-diffusion")
+_fixture = partial(fixture, "guided-diffusion")
+_section = section
+_layout = layout
 
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_published_configuration_has_the_reference_keys_and_shapes(name: str) -> None:

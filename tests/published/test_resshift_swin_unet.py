@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import inspect
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from restore_core.published import build
+from tests.published.facts import fixture, manifest, section
 
 HERE = Path(__file__).resolve().parent
 ARCH = "resshift-swin-unet"
@@ -25,18 +26,9 @@ SMALL = ("small", "small-options")
 TOLERANCE = 1e-5
 
 
-def _manifest(name: str) -> dict:
-    return json.loads((HERE / "manifests" / f"{ARCH}-{name}.json").read_text())
-
-
-def _fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    with safe_open(str(HERE / "fixtures" / f"{ARCH}-{name}.safetensors"), "pt") as handle:
-        return handle.metadata(), {key: handle.get_tensor(key) for key in handle.keys()}
-
-
-def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-
+_manifest = partial(manifest, ARCH)
+_fixture = partial(fixture, ARCH)
+_section = section
 
 def _loaded(name: str) -> tuple[dict, torch.nn.Module, dict[str, torch.Tensor], list[int]]:
     """(config, our model with the reference's fixture weights loaded strict=True, tensors, input sides)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import torch
 from safetensors import safe_open
 
 from restore_core.published import build
+from tests.published.facts import manifest, section
 
 HERE = Path(__file__).resolve().parent
 ARCH = "resshift-vq-f4"
@@ -23,13 +25,8 @@ PUBLISHED = ("autoencoder_vq_f4", "ffhq512_vq_f8_dim8_face")
 TOLERANCE = 1e-5
 
 
-def _manifest(name: str) -> dict:
-    return json.loads((HERE / "manifests" / f"{ARCH}-{name}.json").read_text())
-
-
-def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-
+_manifest = partial(manifest, ARCH)
+_section = section
 
 @pytest.fixture(scope="module")
 def small() -> tuple[dict, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]:

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import inspect
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from restore_core.published import build
-from restore_core.published.srdiff import PUBLISHED_HPARAMS, SCHEDULE_BUFFERS, resolve_config
+from restore_core.published.srdiff import (
+    PUBLISHED_HPARAMS,
+    SCHEDULE_BUFFERS,
+    resolve_config,
+)
+from tests.published.facts import fixture, manifest, section
 
 HERE = Path(__file__).resolve().parent
 PUBLISHED = ("df2k4x", "celeb_a8x")
@@ -24,18 +29,9 @@ SMALL = ("small", "small-x8")
 TOLERANCE = 1e-5
 
 
-def _manifest(name: str) -> dict:
-    return json.loads((HERE / "manifests" / f"srdiff-{name}.json").read_text())
-
-
-def _fixture(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    with safe_open(str(HERE / "fixtures" / f"srdiff-{name}.safetensors"), "pt") as handle:
-        return handle.metadata(), {key: handle.get_tensor(key) for key in handle.keys()}
-
-
-def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-
+_manifest = partial(manifest, "srdiff")
+_fixture = partial(fixture, "srdiff")
+_section = section
 
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_published_configuration_has_the_reference_keys_and_shapes(name: str) -> None:

@@ -8,7 +8,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from restore_core.published.state_files import WeightsFileError, load_into, read_state_dict
+from restore_core.published.state_files import (
+    WeightsFileError,
+    load_into,
+    read_state_dict,
+)
 from tests.published.toy_arch import ToyNet
 
 

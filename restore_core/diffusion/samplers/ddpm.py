@@ -13,6 +13,17 @@ class DDPMSampler(GaussianSampler):
     (Nichol & Dhariwal 2021, sec. 4), so any number of steps is valid.
     """
 
+    def _posterior_mean(
+        self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, float, float, float]:
+        """(posterior mean, x0, alpha_bar_t, alpha_bar_s, the respaced step's beta)."""
+        ab_t, ab_s = self._alpha_bars(timestep)
+        x0, _ = self._x0_and_eps(model_output, ab_t, sample)
+        beta = 1.0 - ab_t / ab_s
+        coef_x0 = ab_s**0.5 * beta / (1.0 - ab_t)
+        coef_xt = (1.0 - beta) ** 0.5 * (1.0 - ab_s) / (1.0 - ab_t)
+        return coef_x0 * x0 + coef_xt * sample, x0, ab_t, ab_s, beta
+
     def step(
         self,
         model_output: torch.Tensor,
@@ -20,12 +31,7 @@ class DDPMSampler(GaussianSampler):
         sample: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> StepOutput:
-        ab_t, ab_s = self._alpha_bars(timestep)
-        x0, _ = self._x0_and_eps(model_output, ab_t, sample)
-        beta = 1.0 - ab_t / ab_s
-        coef_x0 = ab_s**0.5 * beta / (1.0 - ab_t)
-        coef_xt = (1.0 - beta) ** 0.5 * (1.0 - ab_s) / (1.0 - ab_t)
-        mean = coef_x0 * x0 + coef_xt * sample
+        mean, x0, ab_t, ab_s, beta = self._posterior_mean(model_output, timestep, sample)
         variance = (1.0 - ab_s) / (1.0 - ab_t) * beta
         if variance > 0:
             mean = mean + variance**0.5 * gaussian_noise(sample, generator)
@@ -57,12 +63,7 @@ class LearnedRangeDDPMSampler(DDPMSampler):
     ) -> StepOutput:
         if not callable(self.variance_source):
             raise ValueError("the learned-variance sampler needs a model with learned variance (learn_sigma)")
-        ab_t, ab_s = self._alpha_bars(timestep)
-        x0, _ = self._x0_and_eps(model_output, ab_t, sample)
-        beta = 1.0 - ab_t / ab_s
-        coef_x0 = ab_s**0.5 * beta / (1.0 - ab_t)
-        coef_xt = (1.0 - beta) ** 0.5 * (1.0 - ab_s) / (1.0 - ab_t)
-        mean = coef_x0 * x0 + coef_xt * sample
+        mean, x0, ab_t, ab_s, beta = self._posterior_mean(model_output, timestep, sample)
         if ab_s >= 1.0:  # the last step lands on x0: no noise
             return StepOutput(mean, x0)
         values = self.variance_source()  # type: ignore[operator]
