@@ -16,7 +16,9 @@ function as an argument.  Per window:
    ``origin`` (its position on the mosaic grid) and ``seed``
    (:func:`restore_core.engine.windows.window_seed`), so a window's result does
    not depend on which windows ran before it or how the scene was tiled into files;
-4. the result is mapped back to the file's units and clipped to its dtype.
+4. values beyond the normalisation range are not clipped: the model restores the in-range
+   part and the excess passes through a bicubic upsampling (:func:`restore_radiometry`);
+5. the result is mapped back to the file's units and clipped to its dtype's representable range.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from omegaconf import DictConfig
 from restore_core.context import RunContext
 from restore_core.engine.plan import run_plan
 from restore_core.engine.sr_method import DiffusionMethod
-from restore_core.engine.sr_model import hr_size_for
+from restore_core.engine.sr_model import hr_size_for, upsample
 from restore_core.engine.windows import window_seed
 from restore_core.errors import UsageError
 from restore_core.sample import Sample, dtype_range
@@ -54,6 +56,23 @@ def sample_valid(sample: Sample, nodata: float | None) -> np.ndarray:
     if nodata is not None and not np.isnan(nodata):
         valid &= sample.data != nodata
     return valid
+
+
+def restore_radiometry(restore: Any, lr: torch.Tensor) -> torch.Tensor:
+    """The model's restoration of ``lr`` (model units) without clipping any value the sensor measured.
+
+    The model sees (and returns) the normalisation range [-1, 1] only: it restores ``clamp(lr)``.
+    Whatever lies outside that range (bright tails: clouds, snow, sand, specular water; negative
+    reflectances) is carried by a faithful bicubic upsampling of the excess ``lr - clamp(lr)``,
+    so ``out = restore(clamp(lr)) + up(lr) - up(clamp(lr))``: inside the range this is exactly the
+    model's output; outside, the model only adds its bounded detail to the true values.
+    """
+    inside = lr.clamp(-1.0, 1.0)
+    hr = restore(inside).clamp(-1.0, 1.0)
+    if torch.equal(inside, lr):
+        return hr
+    size = tuple(hr.shape[2:])
+    return hr + upsample(lr, size) - upsample(inside, size)
 
 
 class RSDiffusionSR(DiffusionMethod):
@@ -121,8 +140,9 @@ class RSDiffusionSR(DiffusionMethod):
                 generator = torch.Generator(device=device).manual_seed(window_seed(seed, origin, next(groups)))
                 lr = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None].to(device)
                 with torch.no_grad():
-                    hr = run_plan(plan, model, lr, hr_size_for(lr, scale, model.wavelet), generator).clamp(-1.0, 1.0)
-                return hr[0].float().cpu().numpy()
+                    return restore_radiometry(lambda inside: run_plan(
+                        plan, model, inside, hr_size_for(inside, scale, model.wavelet), generator
+                    ), lr)[0].float().cpu().numpy()
 
             def run_bicubic(x: np.ndarray, _: np.ndarray) -> np.ndarray:
                 return bicubic_upsample(x, scale)

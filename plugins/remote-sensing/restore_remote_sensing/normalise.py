@@ -14,9 +14,11 @@ The rule (``normalise.*`` in ``configs/remote-sensing/{dmdc,ddsr}.yaml``):
 * ``normalise.range: [low, high]`` fixes the range of every band instead (e.g.
   ``[0, 10000]`` for reflectance × 10⁴), which makes adjacent tiles of a
   mosaic use the same map (per-file statistics of two tiles differ slightly).
-* Values beyond the percentiles stay representable up to ``±1`` (the headroom:
-  12.5 % of the range on each side); the model's output is clamped to
-  ``[-1, 1]`` and the result to the dtype's range.
+* Values beyond the percentiles stay inside the model's range up to ``±1`` (the
+  headroom: 12.5 % of the range on each side); beyond that the model restores the
+  clamped image and the excess passes through a bicubic upsampling
+  (:func:`restore_remote_sensing.diffusion_method.restore_radiometry`), so no
+  measured value is clipped; only the dtype's representable range bounds the result.
 
 Training files are normalised by the same rule (each file its own statistics).
 """
