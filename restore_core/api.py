@@ -293,6 +293,8 @@ def restore(
     jobs = plan_jobs(paths, output, registry, str(cfg.output.suffix))
     context = make_context(cfg, registry=registry)
     method_obj = registry.get("methods", str(cfg.method)).factory()
+    if cfg.get("weights") and not callable(getattr(method_obj, "load", None)):
+        raise UsageError(f"method '{cfg.method}' runs no network, so it takes no --weights")
     written: list[Path] = []
     failures: list[str] = []
     for job in context.progress(jobs, total=len(jobs), desc="files") if len(jobs) > 1 else jobs:

@@ -28,9 +28,6 @@ def tiny_overrides(*extra: str, encoder: bool = False) -> list[str]:
     return [*TINY_UNET, *(TINY_RRDB if encoder else ()), *extra]
 
 
-__all__ = ["TINY_UNET", "TINY_RRDB", "tiny_overrides"]
-
-
 def lpips_metric_or_none() -> "object | None":
     """The LPIPS metric with ``$RESTORE_LPIPS_WEIGHTS`` (default ``../shared/metrics``), or None where the
     ``lpips`` extra or its weights are missing and ``RESTORE_REQUIRE_LPIPS`` (set in CI) does not demand it."""
@@ -51,3 +48,6 @@ def gain_over_baseline(scores: dict, method: str, metric: str, baseline: str = "
     """How much ``method`` beats ``baseline`` in ``metric`` (PSNR/SSIM: higher is better; LPIPS: lower is better)."""
     sign = -1.0 if metric == "lpips" else 1.0
     return sign * (float(scores[method][metric]) - float(scores[baseline][metric]))
+
+
+__all__ = ["TINY_UNET", "TINY_RRDB", "tiny_overrides", "lpips_metric_or_none", "gain_over_baseline"]

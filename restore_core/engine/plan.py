@@ -156,10 +156,18 @@ class SamplingPlan:
         """The same plan with ``steps`` sampler steps (later cascade stages run fewer)."""
         return dataclasses.replace(self, steps=max(1, int(steps)))
 
-    def check_scale(self, scale: float) -> None:
-        """Refuse a non-integer scale for the core's consistency operators (they pool whole pixels)."""
-        if self.consistency is not None and self.consistency.factory is None and int(scale) != scale:
+    def check_scale(self, scale: float, spatial_dims: int = 2) -> None:
+        """Refuse, before any window, a scale the core's consistency operator cannot measure: a
+        non-integer one (they pool whole pixels), or one the operator does not take (a blur or
+        denoising keeps the grid: scale 1)."""
+        if self.consistency is None or self.consistency.factory is not None:
+            return
+        if int(scale) != scale:
             raise UsageError(f"consistency step '{self.consistency.name}' needs an integer scale, got {scale:g}")
+        try:
+            OPERATORS[self.consistency.operator](int(scale), spatial_dims, **self.consistency.operator_params)
+        except ValueError as exc:
+            raise UsageError(f"consistency.operator={self.consistency.operator} at scale {scale:g}: {exc}") from None
 
     def make_sampler(self, schedule: Any, prediction_type: str) -> Sampler:
         """The sampler, built from its config section in one place."""

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from restore_core.diffusion.schedules import make_schedule
+from restore_core.errors import ConfigError
 from restore_core.diffusion.spaces import PixelSpace
 from restore_core.engine.sampling import Condition
 from restore_core.engine.sr_model import upsample
@@ -63,7 +64,13 @@ class UnconditionalPrior(nn.Module):
         if prediction not in PREDICTIONS:
             raise ValueError(f"unknown prior prediction '{prediction}'; known: {', '.join(sorted(PREDICTIONS))}")
         self.prediction_type = PREDICTIONS[prediction]
-        self.schedule = make_schedule(str(diffusion.get("beta_schedule", "linear")), int(diffusion.get("timesteps", 1000)))
+        steps, name = int(diffusion.get("timesteps", 1000)), str(diffusion.get("beta_schedule", "linear"))
+        if name == "linear":  # guided-diffusion scales its linear betas by 1000/T (1e-4..0.02 at T = 1000)
+            self.schedule = make_schedule(name, steps, beta_start=1e-4 * 1000 / steps, beta_end=0.02 * 1000 / steps)
+        else:
+            self.schedule = make_schedule(name, steps)
+        # improved-diffusion's rescale_timesteps: the network saw t * 1000 / T
+        self.timestep_scale = 1000.0 / steps if bool(diffusion.get("rescale_timesteps", False)) else 1.0
 
     def condition(self, lr: torch.Tensor, hr_size: tuple[int, ...]) -> Condition:
         """up(LR) for the starts that need an initial estimate; the network itself sees no condition."""
@@ -81,7 +88,12 @@ class UnconditionalPrior(nn.Module):
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:
         """eps (or x0, v); with ``learn_sigma`` the variance values are kept in ``last_variance_values``
         for the iDDPM sampler (``sampler.name: iddpm``)."""
-        output = self.network(x_t, t)
+        output = self.network(x_t, t * self.timestep_scale if self.timestep_scale != 1.0 else t)
+        if output.shape[1] != self.channels * (2 if self.learn_sigma else 1):
+            raise ConfigError(
+                f"the prior outputs {output.shape[1]} channels for {self.channels}-channel images; "
+                f"its schedule says learn_sigma={self.learn_sigma} (set diffusion.learn_sigma to match)"
+            )
         if not self.learn_sigma:
             return output
         self.last_variance_values = output[:, self.channels : 2 * self.channels].detach()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from restore_core.context import RunContext
 from restore_core.engine.loading import CheckpointLoader, LoadedModel, plain
@@ -106,10 +106,15 @@ class DiffusionMethod:
         runs (:attr:`published_archs`); with the config check (see :mod:`~restore_core.engine.loading`)."""
         weights = cfg.get("weights")
         if weights:
-            if not Path(str(weights)).expanduser().is_file():
+            path = Path(str(weights)).expanduser()
+            if not path.is_file():
                 return self.load_published(str(weights), cfg, context)
-            cfg = cfg.copy()
-            cfg.model.checkpoint = str(weights)
+            if path.suffix != ".safetensors":
+                raise UsageError(
+                    f"--weights {weights}: method '{self.name}' runs its own checkpoints (.safetensors from restore train); "
+                    "a published file runs after 'restore weights add NAME --file ...' as --weights NAME"
+                )
+            cfg = OmegaConf.merge(cfg, {"model": {"checkpoint": str(path)}})
         return self.checkpoints.load_for_run(cfg, channels, context, self.registry(context))
 
     def load_published(self, name: str, cfg: DictConfig, context: RunContext) -> LoadedModel:

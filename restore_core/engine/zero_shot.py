@@ -35,7 +35,7 @@ from restore_core.context import RunContext
 from restore_core.engine.loading import LoadedModel, plain
 from restore_core.engine.prior import UnconditionalPrior
 from restore_core.engine.sr_method import DiffusionSRMethod
-from restore_core.errors import ConfigError
+from restore_core.errors import ConfigError, InputError
 
 
 class ZeroShotMethod(DiffusionSRMethod):
@@ -48,7 +48,7 @@ class ZeroShotMethod(DiffusionSRMethod):
         self._priors: dict[tuple[str, str], LoadedModel] = {}
 
     # -- the prior -----------------------------------------------------------------------
-    def prior_source(self, cfg: DictConfig) -> tuple[Path, dict[str, Any], str | None]:
+    def prior_source(self, cfg: DictConfig, progress: bool = False) -> tuple[Path, dict[str, Any], str | None]:
         """The weights file and its architecture (``arch``, ``config``, ``diffusion``) for this run."""
         section = dict(plain(cfg.get("prior")) or {})
         spec = {key: section.get(key) for key in ("arch", "config", "diffusion")}
@@ -60,7 +60,7 @@ class ZeroShotMethod(DiffusionSRMethod):
             if str(weights) in registry.entries:
                 entry = registry.get(str(weights))
                 spec = {"arch": entry.arch, "config": dict(entry.config), "diffusion": dict(entry.diffusion) or spec["diffusion"]}
-                return registry.path_of(str(weights), progress=True), spec, entry.wrapper
+                return registry.path_of(str(weights), progress=progress), spec, entry.wrapper
             path = Path(str(weights)).expanduser()
             if not path.is_file():
                 raise ConfigError(f"--weights {weights}: neither a file nor a name in the weights registry (restore weights list)")
@@ -69,18 +69,31 @@ class ZeroShotMethod(DiffusionSRMethod):
         return path, {**spec, **_card_spec(path)}, None
 
     def load(self, cfg: DictConfig, channels: int, context: RunContext) -> LoadedModel:
-        """The prior (cached per file and device) as the run's model."""
-        from restore_core.published import build
+        """The prior (cached per file and device) as the run's model.
+
+        A JSON card beside the weights file names their architecture; where it differs from the
+        run's ``prior.*`` one warning line says so (the card describes the file, so it wins).
+        Learned variance is read off the network (``out_channels`` = 2 x the image channels) when the
+        schedule does not say.
+        """
+        from restore_core.published import build_checked
         from restore_core.published.state_files import load_into
 
-        path, spec, wrapper = self.prior_source(cfg)
+        path, spec, wrapper = self.prior_source(cfg, progress=not context.quiet)
         key = (str(path), str(context.device))
         if key not in self._priors:
             if not spec.get("arch"):
                 raise ConfigError(f"{path}: no prior.arch for these weights (give --weights a registry name, or set prior.arch/prior.config)")
-            network = build(str(spec["arch"]), dict(spec.get("config") or {}))
+            section = dict(plain(cfg.get("prior")) or {})
+            differing = [k for k in ("arch", "config") if section.get(k) not in (None, spec.get(k)) and not cfg.get("weights")]
+            if differing:
+                context.log(f"restore: warning: prior.{', prior.'.join(differing)} differ from {path.name}'s card; the card's architecture is used")
+            network = build_checked(str(spec["arch"]), dict(spec.get("config") or {}), f"{path}: the prior's config")
             load_into(network, path, wrapper, what=f"architecture '{spec['arch']}' with this config")
-            prior = UnconditionalPrior(network, dict(spec.get("diffusion") or {}), channels, self.spatial_dims)
+            diffusion = dict(spec.get("diffusion") or {})
+            if "learn_sigma" not in diffusion:
+                diffusion["learn_sigma"] = int(getattr(network, "out_channels", channels)) == 2 * channels
+            prior = UnconditionalPrior(network, diffusion, channels, self.spatial_dims)
             self._priors[key] = LoadedModel(prior.to(context.device).eval(), cfg, {"prior": spec, "path": str(path)}, path)
         return self._priors[key]
 
@@ -93,20 +106,33 @@ class ZeroShotMethod(DiffusionSRMethod):
         return lambda hr, generator=None: hr
 
     def build_model(self, cfg: DictConfig, channels: int, networks: Any = None) -> torch.nn.Module:
-        from restore_core.published import build
+        from restore_core.published import build_checked
 
         section = dict(plain(cfg.get("prior")) or {})
         if not section.get("arch"):
             raise ConfigError("training a prior needs prior.arch and prior.config")
-        return UnconditionalPrior(build(str(section["arch"]), dict(section.get("config") or {})), dict(section.get("diffusion") or {}), channels, self.spatial_dims)
+        network = build_checked(str(section["arch"]), dict(section.get("config") or {}), "prior.config")
+        return UnconditionalPrior(network, dict(section.get("diffusion") or {}), channels, self.spatial_dims)
+
+    def plan(self, cfg: DictConfig, loaded: LoadedModel, context: RunContext) -> Any:
+        """The preset's plan; what an unconditional prior cannot run is refused here, before any window."""
+        plan = super().plan(cfg, loaded, context)
+        if plan.guidance_scale != 1.0:
+            raise ConfigError("guidance.scale must be 1 for zero-shot methods: an unconditional prior has no condition to guide by")
+        if plan.sampler == "iddpm" and not getattr(loaded.model, "learn_sigma", False):
+            raise ConfigError("sampler.name=iddpm needs a prior with learned variance (diffusion.learn_sigma); use ddpm or ddim")
+        return plan
 
 
 def _card_spec(path: Path) -> Mapping[str, Any]:
     """``arch``/``config``/``diffusion`` from a JSON card beside a weights file (``<file>.json`` or ``<stem>.json``)."""
     for card in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
         if card.is_file():
-            values = json.loads(card.read_text())
-            prior = values.get("prior", values)
+            try:
+                values = json.loads(card.read_text())
+            except (OSError, ValueError) as exc:
+                raise InputError(card, f"not a readable weights card ({' '.join(str(exc).split())})") from None
+            prior = values.get("prior", values) if isinstance(values, dict) else {}
             return {k: prior[k] for k in ("arch", "config", "diffusion") if k in prior}
     return {}
 

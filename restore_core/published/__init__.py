@@ -44,4 +44,17 @@ def build(arch: str, config: Mapping[str, Any]) -> Any:
     return getattr(importlib.import_module(module), function)(dict(config))
 
 
-__all__ = ["ARCHITECTURES", "build"]
+def build_checked(arch: str, config: Mapping[str, Any], where: str = "config") -> Any:
+    """:func:`build` for user-facing paths: an unknown architecture or a config it does not take is one
+    :class:`~restore_core.errors.ConfigError` line (exit 2) naming ``where`` the config came from."""
+    from restore_core.errors import ConfigError
+
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"{where}: unknown architecture '{arch}'; known: {', '.join(sorted(ARCHITECTURES))}")
+    try:
+        return build(arch, config)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{where}: cannot build '{arch}' from it ({' '.join(str(exc).split())})") from None
+
+
+__all__ = ["ARCHITECTURES", "build", "build_checked"]

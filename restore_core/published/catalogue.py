@@ -13,6 +13,7 @@ and checked again when it is used.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,10 @@ from restore_core.weights import WeightsError, WeightSpec, default_cache_dir, fe
 
 KNOWN = Path(__file__).with_name("known_weights.yaml")
 USER_REGISTRY = "registry.yaml"
+#: What a weights name may be: it becomes a file name in the cache.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_HASHES: dict[tuple[str, int, int], str] = {}
+
 _FIELDS = ("arch", "config", "diffusion", "url", "download_page", "sha256", "size_bytes", "filename", "licence", "trained_on", "source", "notes", "file", "wrapper")
 
 
@@ -64,11 +69,20 @@ class WeightsEntry:
         """Where the file is on this machine (verified by sha256), or None."""
         if self.file:
             path = Path(self.file)
-            return path if path.is_file() and (not self.sha256 or sha256_of_file(path) == self.sha256) else None
+            return path if path.is_file() and (not self.sha256 or file_sha256(path) == self.sha256) else None
         if self.filename:
             path = cache_dir / self.filename
-            return path if path.is_file() and self.sha256 and sha256_of_file(path) == self.sha256 else None
+            return path if path.is_file() and self.sha256 and file_sha256(path) == self.sha256 else None
         return None
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, hashed once per (path, size, modification time) in this process."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = sha256_of_file(path)
+    return _HASHES[key]
 
 
 class WeightsRegistry:
@@ -111,22 +125,24 @@ class WeightsRegistry:
 
     def add(self, entry: WeightsEntry, source_file: Path | None = None) -> WeightsEntry:
         """Record ``entry`` (a copy of ``source_file`` goes into the cache) after checking that the file fits its architecture."""
-        from restore_core.published import build
+        from restore_core.published import build_checked
         from restore_core.published.state_files import load_into
 
+        if not NAME_PATTERN.match(entry.name):
+            raise UsageError(f"weights name '{entry.name}': use letters, digits, '.', '_', '+' or '-' (it names a file in the cache)")
         if entry.name in self.entries and self.entries[entry.name].origin == "known":
             raise UsageError(f"'{entry.name}' is a known published checkpoint; add yours under another name")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         if source_file is not None:
             source_file = Path(source_file)
-            load_into(build(entry.arch, entry.config), source_file, entry.wrapper, what=f"architecture '{entry.arch}' with this config")
+            load_into(build_checked(str(entry.arch), entry.config, "--config"), source_file, entry.wrapper, what=f"architecture '{entry.arch}' with this config")
             target = self.cache_dir / f"{entry.name}{''.join(source_file.suffixes[-1:])}"
             if source_file.resolve() != target.resolve():
                 shutil.copyfile(source_file, target)
             entry = dataclasses.replace(entry, file=str(target), sha256=sha256_of_file(target), origin="added")
         else:
             path = fetch_weights(WeightSpec(entry.name, str(entry.url), str(entry.sha256), entry.filename or Path(str(entry.url)).name), self.cache_dir, progress=True)
-            load_into(build(entry.arch, entry.config), path, entry.wrapper, what=f"architecture '{entry.arch}' with this config")
+            load_into(build_checked(str(entry.arch), entry.config, "--config"), path, entry.wrapper, what=f"architecture '{entry.arch}' with this config")
             entry = dataclasses.replace(entry, filename=path.name, origin="added")
         users = _read_yaml(self.cache_dir / USER_REGISTRY)
         users[entry.name] = {k: v for k, v in entry.card().items() if k not in ("name", "origin")}

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from restore_core.errors import ConfigError
+
 #: Architectures whose forward is ``forward(x, timesteps)`` with an ``in_channels``/``out_channels`` constructor.
 TIME_CONDITIONED = ("guided-diffusion", "difface")
 
@@ -28,18 +30,18 @@ class PublishedDenoiser(nn.Module):
         self, arch: str, spatial_dims: int = 2, target_channels: int = 3, cond_channels: int = 0, encoder_channels: int = 0, **reference: Any
     ) -> None:
         super().__init__()
-        from restore_core.published import build
+        from restore_core.published import build_checked
 
         if arch not in TIME_CONDITIONED:
-            raise ValueError(f"'{arch}' cannot serve as a denoiser here; use one of {', '.join(TIME_CONDITIONED)}")
+            raise ConfigError(f"model.denoiser.name={arch}: the SR engine calls a denoiser as f(x_t, t, cond); use one of {', '.join(TIME_CONDITIONED)}")
         if encoder_channels:
-            raise ValueError(f"'{arch}' takes no encoder features (model.encoder must be null)")
+            raise ConfigError(f"model.denoiser.name={arch} takes no encoder features (model.encoder must be null)")
         if spatial_dims != int(reference.get("dims", 2)):
-            raise ValueError(f"'{arch}' is built with dims={reference.get('dims', 2)}, the method needs {spatial_dims}")
+            raise ConfigError(f"model.denoiser.name={arch} is built with dims={reference.get('dims', 2)}, the method needs {spatial_dims}")
         self.target_channels = target_channels
         reference = {**reference, "in_channels": target_channels + cond_channels}
         reference.setdefault("out_channels", target_channels * (2 if reference.pop("learn_sigma", False) else 1))
-        self.net = build(arch, reference)
+        self.net = build_checked(arch, reference, "model.denoiser")
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None, encoder_features: torch.Tensor | None = None) -> torch.Tensor:
         if cond is not None:

@@ -21,7 +21,8 @@ import torch
 from restore_core.errors import InputError
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
-#: Wrapper keys of published checkpoints, tried in this order (the EMA weights first where both exist).
+#: Wrapper keys of published checkpoints, tried in this order (``ema`` before ``model``: the EMA weights
+#: where a file holds both; ``wrapper=`` picks another).
 WRAPPER_KEYS = ("state_dict", "ema", "model_ema", "ema_model", "model", "params_ema", "params", "net", "module", "model_state_dict")
 PREFIXES = ("module.", "_orig_mod.")
 _SHOWN = 4

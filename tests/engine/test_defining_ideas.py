@@ -125,7 +125,7 @@ def test_truncated_start_forward_diffuses_up_lr_to_t0(folder, epsilon_model):
     chain returns x_t0/sqrt(ab), so the output lies around up(LR) with RMS
     sqrt((1 - ab_t0)/ab_t0): 0.058 at t0 = 2, 0.35 at t0 = 20 (cosine
     schedule, 100 steps).  From pure noise (``start.mode=noise``) the
-    output is unrelated to up(LR).  Checked to fail when ``sample_sr``'s
+    output is unrelated to up(LR).  Checked to fail when the sampling plan (``run_plan``; then ``sample_sr``)'s
     truncated branch starts from pure noise at t0 (``torch.randn`` of the
     estimate's shape), when it falls through to ``start_from_noise``, and
     when ``start_truncated`` returns its noise instead of ``q_sample``.
@@ -147,7 +147,7 @@ def test_colour_correction_matches_the_inputs_channel_statistics(folder, epsilon
     The output's per-channel mean and std (model space) equal the LR input's,
     to the [-1, 1] clamp; without it they are the chain's own (near 0 and 1
     here, from a 4-step model started from noise).  Checked to fail when
-    ``match_mean_std`` is taken out of ``sample_sr``.
+    ``match_mean_std`` is taken out of the sampling plan (``run_plan``; then ``sample_sr``).
     """
     lr = model_space(lr_image(0))
     corrected = restored(folder, epsilon_model, 0, "start.mode=noise", "colour_correction=true")
@@ -163,7 +163,7 @@ def test_residual_shift_chain_starts_from_up_lr(folder, residual_shift_model):
     With no LR concatenation, no encoder and no consistency, up(LR) reaches
     the network only through that start, so each output follows its own
     input's pattern (centred correlation with its up(LR) ~0.4) and not the
-    other input's.  Checked to fail when ``sample_sr`` calls
+    other input's.  Checked to fail when the sampling plan (``run_plan``; then ``sample_sr``) calls
     ``start_from_noise`` instead of ``start_residual_shift``, and when
     ``start_residual_shift`` returns ``kappa sqrt(eta_T) n`` without up(LR):
     the two outputs are then the same image.

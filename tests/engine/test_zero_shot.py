@@ -221,3 +221,36 @@ def test_ddnm_on_a_scaled_residual_target_reprojects_exactly():
     lr = torch.rand(1, 3, 4, 4) * 2 - 1
     hr = run_plan(plan, ScaledResidualModel(), lr, (16, 16), torch.Generator().manual_seed(0))
     assert torch.allclose(F.avg_pool2d(hr, 4), lr, atol=1e-4)
+
+
+def test_weights_file_of_a_methods_own_checkpoint_runs(tmp_path, lr_photo):
+    """--weights FILE.safetensors on a conditional method runs that checkpoint (the config is read-only)."""
+    shipped = Path(__file__).resolve().parents[2] / "plugins/image/restore_image/checkpoints/sr3.safetensors"
+    out = tmp_path / "o.png"
+    assert main(["--quiet", "--plugin", "image", "--method", "sr3", str(lr_photo), "-o", str(out), "--weights", str(shipped),
+                 "--scale", "2", "sampler.steps=2"]) == 0
+    assert np.asarray(Image.open(out)).shape == (16, 16, 3)
+
+
+def test_user_errors_are_one_line_with_exit_2(tmp_path, lr_photo, capsys):
+    """Wrong operator for the scale, guidance on a prior, iddpm without learned variance, weights on a baseline."""
+    weights = tiny_prior_file(tmp_path)
+    cases = [
+        (["--method", "ddnm", "--weights", str(weights), "consistency.operator=gaussian_blur"], "a blur keeps the grid"),
+        (["--method", "ddnm", "--weights", str(weights), "guidance.scale=2.0"], "guidance.scale must be 1"),
+        (["--method", "ddnm", "--weights", str(weights), "sampler.name=iddpm"], "needs a prior with learned variance"),
+        (["--method", "bicubic", "--weights", str(weights)], "takes no --weights"),
+    ]
+    for args, needle in cases:
+        out = tmp_path / "o.png"
+        assert main(["--quiet", "--plugin", "image", str(lr_photo), "-o", str(out), *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "\n" not in err and not out.exists(), (args, err)
+
+
+def test_guided_diffusion_linear_schedule_scales_with_the_number_of_steps():
+    """guided-diffusion's linear betas are 1e-4..0.02 times 1000/T (improved-diffusion's T = 4000 models)."""
+    prior = UnconditionalPrior(build("guided-diffusion", TINY_ADM), {**DIFFUSION, "timesteps": 4000, "rescale_timesteps": True}, 3)
+    betas = 1 - prior.schedule.alphas_cumprod[1:] / prior.schedule.alphas_cumprod[:-1]
+    assert abs(float(prior.schedule.alphas_cumprod[0]) - (1 - 2.5e-5)) < 1e-9 and abs(float(betas[-1]) - 0.005) < 1e-6
+    assert prior.timestep_scale == 0.25

@@ -114,3 +114,15 @@ def test_every_known_runnable_entry_builds_and_names_its_schedule():
         if entry.arch in ("guided-diffusion", "difface"):
             settings = schedule_settings(dict(entry.diffusion))
             assert settings.get("beta_schedule") in ("linear", "cosine") and int(settings["timesteps"]) > 0, entry.name
+
+
+def test_a_name_cannot_leave_the_cache_and_a_bad_config_is_one_line(tmp_path, capsys):
+    path = toy_file(tmp_path)
+    for name in ("../../escaped", "a/b"):
+        assert main(["weights", "add", name, "--file", str(path), "--arch", "toy", "--config", str(tmp_path / "toy.yaml")]) == 2
+        assert "use letters, digits" in capsys.readouterr().err
+    assert not list(tmp_path.parent.glob("escaped*")) and not (tmp_path / "escaped.pth").exists()
+    (tmp_path / "bad.yaml").write_text("width: 4\nwrong_argument: 1\n")
+    assert main(["weights", "add", "x", "--file", str(path), "--arch", "toy", "--config", str(tmp_path / "bad.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot build 'toy'" in err and "\n" not in err

@@ -106,6 +106,9 @@ class DDSR(RSDiffusionSR):
         return DDSRModel(plain(cfg.model), plain(cfg.diffusion), self.spatial_dims, channels, networks=networks)
 
     def degradation(self, cfg: DictConfig, scale: int, context: Any = None) -> Any:
+        """DDSR's blind degradation (random anisotropic PSF, ×s downsampling, noise; ``train.degradation_params``)."""
+        if str(cfg.train.get("degradation", "anisotropic_gaussian")) != "anisotropic_gaussian":
+            raise ConfigError(f"ddsr trains on anisotropic_gaussian (its kernel codes are the point); train.degradation={cfg.train.degradation} is not supported")
         return kernel_degradation(scale, **dict(plain(cfg.train.degradation_params) or {}))
 
     def training_loss(self, cfg: DictConfig) -> Any:

@@ -38,6 +38,7 @@ import torch
 from omegaconf import DictConfig
 
 from restore_core.diffusion.parameterization import predict_x0_and_eps
+from restore_core.errors import ConfigError
 from restore_core.engine.training import LOSSES, TrainSettings, noisy_input, regression_target
 from restore_core.degradations import area_downsample
 from restore_remote_sensing.diffusion_method import RSDiffusionSR
@@ -93,6 +94,9 @@ class DMDC(RSDiffusionSR):
     name = "dmdc"
 
     def degradation(self, cfg: DictConfig, scale: int, context: Any = None) -> Any:
+        """×s area downsampling plus DMDC's detail-complement masks (``train.degradation`` must say ``area``)."""
+        if str(cfg.train.get("degradation", "area")) != "area":
+            raise ConfigError(f"dmdc trains on ×s area downsampling with detail-complement masks; train.degradation={cfg.train.degradation} is not supported")
         mask = cfg.train.detail_complement
         return detail_complement_degradation(
             scale, float(mask.p_mask), int(mask.blocks), int(mask.block_min), int(mask.block_max)
