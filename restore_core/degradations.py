@@ -26,7 +26,9 @@ def area_downsample(scale: int, spatial_dims: int = 2) -> Degrade:
     operator = AveragePoolSR(int(scale), spatial_dims)
 
     def degrade(hr: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return operator.A(hr)
+        # trailing pixels that do not fill a whole block are dropped, as average pooling floors
+        whole = tuple(slice(0, n - n % operator.scale) for n in hr.shape[2:])
+        return operator.A(hr[(slice(None), slice(None), *whole)])
 
     return degrade
 
