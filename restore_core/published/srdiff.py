@@ -21,7 +21,7 @@ fixtures made by the reference code, see docs/published.md):
   ``posterior_mean_coef2``) computed exactly as the reference does (float64
   NumPy, stored as float32), then ``denoise_fn.*`` (the U-Net) and ``rrdb.*``
   (the RRDB encoder).  Published checkpoints keep it under
-  ``torch.load(ckpt)["state_dict"]["model"]``;
+  ``torch.load(ckpt, weights_only=True)["state_dict"]["model"]``;
 * ``rrdb(img_lr, get_fea=False)``: the LR image in [-1, 1] to the clamped
   RRDB super-resolution in [-1, 1], and with ``get_fea=True`` also the list
   of the ``nb`` block outputs plus the trunk output;
