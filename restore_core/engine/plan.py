@@ -205,6 +205,23 @@ def _consistency_plan(section: Any, process: str, registry: Any) -> ConsistencyP
     return ConsistencyPlan(name, operator, params, factory, operator_params)
 
 
+_OPERATORS: dict[tuple, LinearOperator] = {}
+
+
+def core_operator(consistency: ConsistencyPlan, scale: int, spatial_dims: int) -> LinearOperator:
+    """The core's operator of ``consistency``, built once per (name, scale, dims, params) and reused by every
+    window: operators cache their matrices (bicubic and blur pseudo-inverses), which per window would be redone."""
+    params = dict(consistency.operator_params)
+    try:
+        key: tuple = (consistency.operator, scale, spatial_dims, tuple(sorted(params.items())))
+        hash(key)
+    except TypeError:  # unhashable parameter values: build it afresh
+        return OPERATORS[consistency.operator](scale, spatial_dims, **params)
+    if key not in _OPERATORS:
+        _OPERATORS[key] = OPERATORS[consistency.operator](scale, spatial_dims, **params)
+    return _OPERATORS[key]
+
+
 def run_plan(
     plan: SamplingPlan,
     model: Any,
@@ -262,7 +279,7 @@ def run_plan(
     if plan.consistency is not None:
         scale = hr_size[-1] / lr.shape[-1]
         if operator is None:
-            operator = OPERATORS[plan.consistency.operator](int(round(scale)), model.spatial_dims, **plan.consistency.operator_params)
+            operator = core_operator(plan.consistency, int(round(scale)), model.spatial_dims)
         # A is linear: when the target is the residual (HR - up(LR)) * s, its measurement is (y - A(up(LR))) * s.
         space = getattr(model.space, "inner", model.space)
         residual = isinstance(space, ResidualSpace)
