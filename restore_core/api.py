@@ -230,10 +230,16 @@ def prepare(
     name = plugin or choose_plugin(inputs)
     record = require_plugin(name)
     assert record.registry is not None
-    chosen = method or record.registry.default_method(with_ref=bool((flags or {}).get("ref")))
-    record.registry.get("methods", chosen)
-    cfg = compose_config(record.registry, name, chosen, config_file=config, flags=flags, overrides=overrides)
-    return record, cfg
+    registry = record.registry
+    if method is not None:
+        registry.get("methods", method)
+        return record, compose_config(registry, name, method, config_file=config, flags=flags, overrides=overrides)
+    candidates = registry.default_candidates(with_ref=bool((flags or {}).get("ref")))
+    for index, candidate in enumerate(candidates):
+        cfg = compose_config(registry, name, candidate, config_file=config, flags=flags, overrides=overrides)
+        if index == len(candidates) - 1 or registry.is_default_at(candidate, cfg.scale):
+            return record, cfg
+    raise AssertionError("unreachable: the last candidate is always taken")
 
 
 def make_context(cfg: DictConfig, quiet: bool | None = None, registry: Registry | None = None) -> RunContext:

@@ -43,8 +43,10 @@ Rules for plugin modules:
 ``register_denoisers``
     ``register(name*, factory*, description="")``: denoisers and priors (nn.Modules).
 ``register_methods``
-    ``register(name*, factory*, description="", modalities=(), default=False, default_with_ref=False)``;
-    ``default_with_ref`` marks the method chosen when a run has ``--ref`` but no ``--method``.
+    ``register(name*, factory*, description="", modalities=(), default=False, default_with_ref=False,
+    default_scales=None)``; ``default_with_ref`` marks the method chosen when a run has ``--ref`` but no
+    ``--method``; ``default_scales`` (e.g. ``[4]``) makes a ``default=True`` method the default only at
+    those scales, preferred there over a ``default=True`` method without them (the fallback at other scales).
     ``factory()`` returns an object with ``restore(sample, cfg, context) -> Sample``
     and optionally ``train(cfg, context, *, data, output_dir, max_steps) -> Path``.
     A method for inputs too large for memory may instead provide

@@ -23,7 +23,7 @@ REGISTRATION_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "degradations": (("name", "factory"), ("description",)),
     "conditioning": (("name", "factory"), ("description",)),
     "denoisers": (("name", "factory"), ("description",)),
-    "methods": (("name", "factory"), ("description", "modalities", "default", "default_with_ref")),
+    "methods": (("name", "factory"), ("description", "modalities", "default", "default_with_ref", "default_scales")),
     "sampler_steps": (("name", "factory"), ("description",)),
     "configs": (("method", "config"), ()),
     "commands": (("name", "help", "add_arguments", "run"), ()),
@@ -104,23 +104,45 @@ class Registry:
                 f"unknown {label} '{name}'{did_you_mean(name, known)}; known: {', '.join(known) or 'none'}"
             ) from None
 
-    def default_method(self, with_ref: bool = False) -> str:
-        """The method marked ``default=True``, else the only one, else an error.
+    def default_candidates(self, with_ref: bool = False) -> list[str]:
+        """Methods a run without ``--method`` may get, most preferred first.
 
-        When the run has a reference (``--ref``), a method marked
-        ``default_with_ref=True`` wins (e.g. a method guided by another contrast).
+        With a reference (``--ref``), methods marked ``default_with_ref=True``
+        come first (e.g. a method guided by another contrast). Then the
+        methods marked ``default=True`` that name ``default_scales`` (the
+        default only at those scales, e.g. a model trained for ×4), then the
+        other ``default=True`` ones (any scale), then the only method there
+        is. Ties go by name.
         """
         methods = self.entries["methods"]
+        order: list[str] = []
         if with_ref:
-            guided = [n for n, e in methods.items() if e.fields.get("default_with_ref")]
-            if guided:
-                return sorted(guided)[0]
+            order += sorted(n for n, e in methods.items() if e.fields.get("default_with_ref"))
         defaults = [n for n, e in methods.items() if e.fields.get("default")]
-        if defaults:
-            return sorted(defaults)[0]
-        if len(methods) == 1:
-            return next(iter(methods))
-        raise UsageError(f"choose a --method; known: {', '.join(sorted(methods)) or 'none'}")
+        order += sorted(n for n in defaults if methods[n].fields.get("default_scales"))
+        order += sorted(n for n in defaults if not methods[n].fields.get("default_scales"))
+        if not order and len(methods) == 1:
+            order.append(next(iter(methods)))
+        if not order:
+            raise UsageError(f"choose a --method; known: {', '.join(sorted(methods)) or 'none'}")
+        return list(dict.fromkeys(order))
+
+    def is_default_at(self, method: str, scale: Any) -> bool:
+        """Whether ``method`` may be the default at ``scale`` (true unless it names other ``default_scales``)."""
+        scales = self.get("methods", method).fields.get("default_scales")
+        if not scales:
+            return True
+        try:
+            return any(abs(float(scale) - float(s)) < 1e-9 for s in scales)
+        except (TypeError, ValueError):  # a per-axis scale such as "2,2,1"
+            return False
+
+    def default_method(self, with_ref: bool = False, scale: Any = None) -> str:
+        """The first of :meth:`default_candidates` that is a default at ``scale`` (None: the first)."""
+        candidates = self.default_candidates(with_ref)
+        if scale is None:
+            return candidates[0]
+        return next((m for m in candidates if self.is_default_at(m, scale)), candidates[-1])
 
     def extensions(self, kind: str) -> list[str]:
         return sorted({ext for e in self.entries[kind].values() for ext in e.fields["extensions"]})

@@ -227,3 +227,20 @@ def test_plugin_cli_options_come_from_the_plugin_not_the_core(capsys, tmp_path):
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
     assert main(["--plugin", "image", str(image), "--slice-axis", "0"]) == 2
     assert "unrecognized arguments: --slice-axis" in capsys.readouterr().err
+
+
+def test_default_candidates_prefer_scale_specific_defaults():
+    """default_scales: a default=True method that is the default only at those scales; others are the fallback."""
+    from restore_core.registry import Registry
+
+    registry = Registry()
+    register = registry.callback("methods", "demo")
+    register(name="baseline", factory=object, default=True)
+    register(name="model_x4", factory=object, default=True, default_scales=[4])
+    register(name="guided", factory=object, default_with_ref=True)
+    assert registry.default_candidates() == ["model_x4", "baseline"]
+    assert registry.default_candidates(with_ref=True) == ["guided", "model_x4", "baseline"]
+    assert registry.default_method(scale=4) == "model_x4"
+    assert registry.default_method(scale=2) == "baseline"
+    assert registry.default_method(scale="2,2,1") == "baseline"
+    assert registry.is_default_at("baseline", 3) and not registry.is_default_at("model_x4", 3)

@@ -20,19 +20,36 @@ class LinearOperator(Protocol):
 
 
 class AveragePoolSR:
-    """A = s^d-pixel block average; A^+ = nearest (replicate) upsampling.
+    """A = s^d-pixel block average (the ×s area degradation), with a right inverse R (A R = I).
 
-    A A^T = s^-d I, so A^+ = A^T (A A^T)^-1 = s^d A^T is replication, and A A^+ = I
-    exactly (Wang et al. DDNM 2023, sec. 3.3, "super-resolution").
+    ``inverse="nearest"``: the Moore-Penrose pseudo-inverse. A A^T = s^-d I, so
+    A^+ = s^d A^T is replication (Wang et al. DDNM 2023, sec. 3.3,
+    "super-resolution"). Its correction A^+(y - A x) is constant on every s^d
+    block, so a range-null step leaves a faint s-pixel block grid on smooth
+    areas wherever the model's x misses y.
+
+    ``inverse="bicubic"`` (default): R = U (A U)^-1 per axis, with U the
+    bicubic upsampling matrix (:func:`bicubic_resize_matrix`). A R = I still
+    holds exactly, so A R A = A and the range-null decomposition
+    x <- R y + (I - R A) x of DDNM eq. 13 keeps A(x) = y; only the null-space
+    part it leaves differs: the correction is a smooth (bicubic-like)
+    interpolation of the LR residual, with no block edges. Hand-written:
+    no library ships a right inverse of area pooling.
     """
 
-    def __init__(self, scale: int, spatial_dims: int = 2) -> None:
+    INVERSES = ("bicubic", "nearest")
+
+    def __init__(self, scale: int, spatial_dims: int = 2, inverse: str = "bicubic") -> None:
         if int(scale) != scale or scale < 1:
             raise ValueError(f"scale must be a positive integer, got {scale}")
         if spatial_dims not in (1, 2, 3):
             raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
+        if inverse not in self.INVERSES:
+            raise ValueError(f"inverse must be one of {', '.join(self.INVERSES)}, got {inverse!r}")
         self.scale = int(scale)
         self.spatial_dims = spatial_dims
+        self.inverse = inverse
+        self._cache: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
 
     def A(self, x: torch.Tensor) -> torch.Tensor:
         if any(n % self.scale for n in x.shape[2:]):
@@ -40,9 +57,24 @@ class AveragePoolSR:
         pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[self.spatial_dims - 1]
         return pool(x, self.scale)
 
+    def _right_inverse(self, lr_length: int, like: torch.Tensor) -> torch.Tensor:
+        """R = U (A U)^-1 along one axis, [s*n, n]; A R = I."""
+        key = (lr_length, like.dtype, like.device)
+        if key not in self._cache:
+            up = bicubic_resize_matrix(lr_length, lr_length * self.scale)
+            average = torch.kron(torch.eye(lr_length, dtype=torch.float64), torch.full((1, self.scale), 1 / self.scale))
+            right = up @ torch.linalg.inv(average @ up)
+            self._cache[key] = right.to(dtype=like.dtype, device=like.device)
+        return self._cache[key]
+
     def A_pinv(self, y: torch.Tensor) -> torch.Tensor:
+        if self.inverse == "nearest" or self.scale == 1:
+            for axis in range(2, 2 + self.spatial_dims):
+                y = y.repeat_interleave(self.scale, dim=axis)
+            return y
         for axis in range(2, 2 + self.spatial_dims):
-            y = y.repeat_interleave(self.scale, dim=axis)
+            right = self._right_inverse(y.shape[axis], y)
+            y = torch.movedim(torch.movedim(y, axis, -1) @ right.T, -1, axis)
         return y
 
 

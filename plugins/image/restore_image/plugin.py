@@ -110,6 +110,11 @@ def register_degradations(register: Any) -> None:
         factory=_lazy("restore_image.degradations", "bicubic_downsample"),
         description="antialiased bicubic downsampling, optional Gaussian noise",
     )
+    register(
+        name="mixed",
+        factory=_lazy("restore_core.degradations", "mixed_downsample"),
+        description="per sample area, antialiased bicubic or Gaussian blur + area, then optional noise",
+    )
 
 
 @hookimpl

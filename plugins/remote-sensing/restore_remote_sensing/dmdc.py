@@ -40,7 +40,8 @@ from omegaconf import DictConfig
 from restore_core.diffusion.parameterization import predict_x0_and_eps
 from restore_core.errors import ConfigError
 from restore_core.engine.training import LOSSES, TrainSettings, noisy_input, regression_target
-from restore_core.degradations import area_downsample
+from restore_core.degradations import Degrade, area_downsample
+from restore_core.engine.method_training import registered_degradation
 from restore_remote_sensing.diffusion_method import RSDiffusionSR
 
 
@@ -59,9 +60,11 @@ def block_mask(shape: tuple[int, ...], generator: torch.Generator, p_mask: float
     return mask
 
 
-def detail_complement_degradation(scale: int, p_mask: float, blocks: int, block_min: int, block_max: int) -> Callable[..., dict[str, torch.Tensor]]:
-    """×s area downsampling, then masked blocks of the LR; the mask travels with the batch as ``extras['mask']``."""
-    area = area_downsample(scale)
+def detail_complement_degradation(
+    scale: int, p_mask: float, blocks: int, block_min: int, block_max: int, downsample: Degrade | None = None
+) -> Callable[..., dict[str, torch.Tensor]]:
+    """``downsample`` (default ×s area), then masked blocks of the LR; the mask travels with the batch as ``extras['mask']``."""
+    area = downsample if downsample is not None else area_downsample(scale)
 
     def degrade(hr: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         lr = area(hr, generator)
@@ -94,12 +97,14 @@ class DMDC(RSDiffusionSR):
     name = "dmdc"
 
     def degradation(self, cfg: DictConfig, scale: int, context: Any = None) -> Any:
-        """×s area downsampling plus DMDC's detail-complement masks (``train.degradation`` must say ``area``)."""
-        if str(cfg.train.get("degradation", "area")) != "area":
-            raise ConfigError(f"dmdc trains on ×s area downsampling with detail-complement masks; train.degradation={cfg.train.degradation} is not supported")
+        """The registered ``train.degradation`` (``area`` or ``mixed``), then DMDC's detail-complement masks."""
+        name = str(cfg.train.get("degradation", "area"))
+        if name not in ("area", "mixed"):
+            raise ConfigError(f"dmdc trains on area or mixed downsampling with detail-complement masks; train.degradation={name} is not supported")
         mask = cfg.train.detail_complement
         return detail_complement_degradation(
-            scale, float(mask.p_mask), int(mask.blocks), int(mask.block_min), int(mask.block_max)
+            scale, float(mask.p_mask), int(mask.blocks), int(mask.block_min), int(mask.block_max),
+            downsample=registered_degradation(cfg, scale, self.registry(context)),
         )
 
     def training_loss(self, cfg: DictConfig) -> Any:

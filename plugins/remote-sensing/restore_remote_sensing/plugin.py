@@ -55,15 +55,17 @@ def register_methods(register: Any) -> None:
     register(
         name="bicubic",
         factory=_lazy("restore_remote_sensing.bicubic", "Bicubic"),
-        description="bicubic interpolation of every band, streamed window by window (baseline, no model)",
+        description="bicubic interpolation of every band, streamed window by window (baseline; the default at scales no model was trained for)",
         modalities=["remote sensing"],
         default=True,
     )
     register(
         name="dmdc",
         factory=_lazy("restore_remote_sensing.dmdc", "DMDC"),
-        description="DMDC (Liu et al. 2022): SR3-style DDPM with detail-complement masking and a pixel-constraint loss (RGB bands)",
+        description="DMDC (Liu et al. 2022): SR3-style DDPM with detail-complement masking and a pixel-constraint loss (RGB bands; the default at ×4)",
         modalities=["remote sensing"],
+        default=True,
+        default_scales=[4],
     )
     register(
         name="ddsr",
@@ -79,6 +81,11 @@ def register_degradations(register: Any) -> None:
         name="area",
         factory=_lazy("restore_core.degradations", "area_downsample"),
         description="×s average pooling",
+    )
+    register(
+        name="mixed",
+        factory=_lazy("restore_core.degradations", "mixed_downsample"),
+        description="per sample area, antialiased bicubic or Gaussian blur + area, then optional noise",
     )
     register(
         name="anisotropic_gaussian",

@@ -28,7 +28,7 @@ def tiny_cfg(tiny: list[str], *extra: str):
 
 def test_training_batches_carry_detail_complement_masks(tiny_overrides):
     """DMDC's detail-complement task: masked LR blocks (0 in model units) with the mask in the batch extras."""
-    cfg = tiny_cfg(tiny_overrides("dmdc"), "train.detail_complement.p_mask=1.0")
+    cfg = tiny_cfg(tiny_overrides("dmdc"), "train.detail_complement.p_mask=1.0", "train.degradation=area")
     images = [torch.rand(3, 32, 32) * 1.6 - 0.8 for _ in range(2)]
     pairs = PatchPairs(images, patch=16, batch_size=4, degradations={4: DMDC().degradation(cfg, 4)}, seed=0)
     lr, hr, extras = next(iter(pairs))
@@ -39,8 +39,22 @@ def test_training_batches_carry_detail_complement_masks(tiny_overrides):
     assert (lr[mask.expand_as(lr) > 0] == 0).all()
 
 
+def test_mixed_training_degradation_is_masked_too(tiny_overrides):
+    """The shipped config trains on mixed downsampling (area, bicubic, blur+area, noise); the masks still apply."""
+    cfg = tiny_cfg(tiny_overrides("dmdc"), "train.detail_complement.p_mask=1.0")
+    assert cfg.train.degradation == "mixed"
+    images = [torch.rand(3, 32, 32) * 1.6 - 0.8 for _ in range(2)]
+    pairs = PatchPairs(images, patch=16, batch_size=8, degradations={4: DMDC().degradation(cfg, 4)}, seed=0)
+    lr, hr, extras = next(iter(pairs))
+    mask = extras["mask"].expand_as(lr)
+    assert (lr[mask > 0] == 0).all()
+    area = torch.nn.functional.avg_pool2d(hr, 4) * (1 - extras["mask"])
+    differs = [(lr[i] - area[i]).abs().max() > 1e-4 for i in range(lr.shape[0])]
+    assert any(differs)  # some samples are not plain area pooling
+
+
 def test_no_masks_when_p_mask_is_zero(tiny_overrides):
-    cfg = tiny_cfg(tiny_overrides("dmdc"), "train.detail_complement.p_mask=0.0")
+    cfg = tiny_cfg(tiny_overrides("dmdc"), "train.detail_complement.p_mask=0.0", "train.degradation=area")
     hr = torch.rand(3, 3, 16, 16)
     out = DMDC().degradation(cfg, 4)(hr, torch.Generator().manual_seed(0))
     assert out["mask"].sum() == 0

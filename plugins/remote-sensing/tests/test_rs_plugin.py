@@ -20,10 +20,19 @@ from restore_remote_sensing.bicubic import bicubic_upsample
 def test_registration_is_light_and_complete():
     record = require_plugin("remote-sensing")
     summary = record.summary()
-    assert summary["default_method"] == "bicubic"
+    assert summary["default_method"] == "dmdc"
     assert {".tif", ".tiff", ".vrt"} <= set(summary["reads"]) and summary["writes"] == [".tif", ".tiff"]
     _, cfg = prepare("remote-sensing", "bicubic")
     assert cfg.tiling.halo == 2 and cfg.bands.rgb == "auto" and cfg.cog is False
+
+
+@pytest.mark.parametrize("flags, expected", [({}, "dmdc"), ({"scale": 4}, "dmdc"), ({"scale": 2}, "bicubic"), ({"scale": 3}, "bicubic")])
+def test_the_default_method_is_the_diffusion_model_at_its_scale_and_bicubic_elsewhere(flags, expected):
+    """`restore --plugin remote-sensing tile.tif` runs DMDC (trained for ×4); other scales fall back to bicubic."""
+    _, cfg = prepare("remote-sensing", None, flags=flags)
+    assert cfg.method == expected
+    _, cfg = prepare("remote-sensing", None, overrides=[f"scale={flags.get('scale', 4)}"])
+    assert cfg.method == expected
 
 
 def test_hook_module_imports_nothing_heavy():
@@ -52,7 +61,7 @@ def test_a_real_rgbn_crop_is_restored_faithfully(tmp_path, shared_data, read_ras
             out.write(data)
             out.colorinterp = ds.colorinterp
             out.update_tags(**ds.tags())
-    restore(crop, plugin="remote-sensing", output=tmp_path / "x4.tif", scale=4, overrides=["tiling.tile=24"])
+    restore(crop, plugin="remote-sensing", method="bicubic", output=tmp_path / "x4.tif", scale=4, overrides=["tiling.tile=24"])
     result, meta = read_raster(tmp_path / "x4.tif")
     _, original = read_raster(crop)
     assert meta["shape"] == (4, 256, 256) and meta["dtype"] == "uint8"
