@@ -228,8 +228,9 @@ def _resume(
     last: Path, state_file: Path, model: torch.nn.Module, ema: AveragedModel, optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler, generator: torch.Generator, pairs: PairSource, device: str,
     trainable: Sequence[str] | None = None,
-) -> int:
-    """Load weights, optimizer, scaler and random states of an interrupted run; return its step."""
+) -> tuple[int, float | None]:
+    """Load weights, optimizer, scaler and random states of an interrupted run; return its step and the
+    seconds it had trained (None for states written before the seconds were kept)."""
     modules, card = load_checkpoint(last, device=device)
     state = load_training_state(state_file)
     before = (state.extra or {}).get("trainable")
@@ -254,7 +255,8 @@ def _resume(
         scaler.load_state_dict(extra["scaler"])
     if state.rng_state:
         restore_rng_state(state.rng_state)
-    return int(state.step)
+    seconds = extra.get("seconds")
+    return int(state.step), None if seconds is None else float(seconds)
 
 
 def train_model(
@@ -283,10 +285,13 @@ def train_model(
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     generator = torch.Generator().manual_seed(int(context.seed) + 1)  # on the CPU: see the module docstring
     last, state_file = output_dir / "last.safetensors", output_dir / "training_state.safetensors"
-    start = 0
+    start, earlier = 0, 0.0
     if last.is_file() and state_file.is_file():
-        start = _resume(last, state_file, model, ema, optimizer, scaler, generator, pairs, device, settings.trainable)
+        start, earlier = _resume(last, state_file, model, ema, optimizer, scaler, generator, pairs, device, settings.trainable)
         context.log(f"resuming from step {start}")
+        if earlier is None:  # a state from before the seconds were kept: the card counts this leg only
+            card = {**card, "train_seconds_from_step": start}
+            earlier = 0.0
     batches = iter(pairs)
     loss_fn = loss_fn or default_loss
     set_step = getattr(pairs, "set_step", None)
@@ -323,6 +328,7 @@ def train_model(
                 extra={
                     "generator": generator.get_state(), "pairs": pairs.state(), "ema_n": int(ema.n_averaged),
                     "scaler": scaler.state_dict(), "trainable": list(settings.trainable or ()),
+                    "seconds": earlier + time.time() - began,
                 },
             )
             recent = sum(losses[-100:]) / max(1, len(losses[-100:]))
@@ -330,7 +336,7 @@ def train_model(
             context.log(f"step {done}/{settings.steps}  loss {recent:.4f}{parts}  {time.time() - began:.0f}s")
     ema.module.eval()
     scores = validate(ema.module) if validate else {}
-    final_card = {**card, "steps": settings.steps, "validation": scores, "train_seconds": round(time.time() - began, 1)}
+    final_card = {**card, "steps": settings.steps, "validation": scores, "train_seconds": round(earlier + time.time() - began, 1)}
     return save_checkpoint(output_dir / "model.safetensors", {"model": ema.module.state_dict()}, final_card)
 
 

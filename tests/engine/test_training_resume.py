@@ -45,3 +45,17 @@ def test_bf16_only_when_native(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)  # older torch: no keyword
     assert native_bf16() is True and amp_dtype("cuda:0") == torch.bfloat16
     assert amp_dtype("cpu") is None
+
+
+def test_a_resumed_card_counts_the_seconds_of_every_leg(tmp_path):
+    """train_seconds of a paused and resumed run is the time of both legs, kept in the training state."""
+    run(tmp_path, 2)
+    first = load_training_state(tmp_path / "training_state.safetensors").extra["seconds"]
+    assert first > 0
+    state = load_training_state(tmp_path / "training_state.safetensors")
+    from restore_core.engine.checkpoint import save_training_state
+
+    extra = {**state.extra, "seconds": first + 1000.0}  # as if the first leg had taken 1000 s more
+    save_training_state(tmp_path / "training_state.safetensors", state.optimizer_state, state.step, state.rng_state, extra=extra)
+    _, card = load_checkpoint(run(tmp_path, 3))
+    assert card["train_seconds"] >= 1000.0 and "train_seconds_from_step" not in card
