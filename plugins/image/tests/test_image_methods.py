@@ -126,7 +126,11 @@ def test_ddnm_makes_the_restored_image_consistent_with_its_input(checkpoints, tm
     hr = tifffile.imread(out)
     assert hr.dtype == np.float32 and hr.shape == (32, 32, 3)
     pooled = hr.reshape(8, 4, 8, 4, 3).mean(axis=(1, 3))
-    np.testing.assert_allclose(pooled, lr, atol=1e-5)
+    # exact wherever no output pixel was clipped to the valid range [0, 1] (the smooth right inverse may
+    # overshoot on this random, far from natural, input)
+    clipped = ((hr <= 0) | (hr >= 1)).reshape(8, 4, 8, 4, 3).any(axis=(1, 3))
+    assert clipped.mean() < 0.05
+    np.testing.assert_allclose(pooled[~clipped], lr[~clipped], atol=1e-5)
 
 
 def test_fine_tuning_starts_from_init_and_trains_only_the_named_modules(train_folder, checkpoints, tmp_path):
