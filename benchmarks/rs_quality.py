@@ -142,10 +142,10 @@ def main() -> None:
         results[kind] = {row["method"]: row for row in rows}
     sections.append(verdicts(results))
     body = (
-        f"Held-out: {len(files)} Landsat 8 RGB crops of 192² px east of column 1536 (training: west of 1504). "
+        f"Held-out: {len(files)} Landsat 8 RGB crops of 192² px east of column 1536 (training: west of 1504, plus other sources: docs/training.md). "
         "×4. Table 1: LR by ×4 area downsampling; table 2: LR by a random anisotropic Gaussian blur "
         "(σ ∈ [0.2, 4], seed = crop index) + ×4 bicubic downsampling. LR rounded to uint16. Shipped configs "
-        "(5 DDIM steps; DMDC with DDNM consistency for the area operator, DDSR without); 'without consistency' / "
+        "(DDIM: dmdc 2 steps, ddsr 5; DMDC with DDNM consistency for the area operator, DDSR without); 'without consistency' / "
         "'+ ddnm' rows switch that step. PSNR/SSIM/LPIPS on RGB mapped by each HR crop's [min, max] to [0, 1]; "
         "seconds per crop on this CPU.\n\n" + "\n\n".join(sections)
     )

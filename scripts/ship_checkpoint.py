@@ -274,6 +274,10 @@ def main() -> None:
     parser.add_argument("--benchmark", help="with --validation-json: the benchmark command that wrote the rows")
     parser.add_argument("--max-slices", type=int, default=0, help="with --validation-json: central slices the benchmark kept")
     parser.add_argument("--normalisation", help="with --validation-json: what the benchmark scaled to [0, 1] before PSNR/SSIM")
+    parser.add_argument("--data-description",
+                        help="correct the run card's data description (it comes from the config's "
+                             "train.data_description, which may not have named the folder's contents); the run's "
+                             "own text is kept under data.description_in_run_card")
     parser.add_argument("--stage-only", action="store_true", help="write the float16 weights without validation")
     parser.add_argument("--revalidate-card", action="store_true",
                         help="SOURCE is a shipped checkpoint: re-make its card's validation and training_degradation only")
@@ -295,6 +299,11 @@ def main() -> None:
     card = {k: v for k, v in card.items() if k not in DROP}
     card["stored_dtype"] = "float16"
     card["trained_from"] = str(args.source)
+    if args.data_description:
+        data = dict(card.get("data") or {})
+        data["description_in_run_card"] = data.get("description")
+        data["description"] = args.data_description
+        card["data"] = data
     training = card_training_degradation(card)
     if args.stage_only:  # unvalidated: no scores, not even those the source's card carried
         card.pop("validation", None)
