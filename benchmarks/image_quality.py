@@ -60,7 +60,7 @@ def main() -> None:
         "Means over images. PSNR/SSIM/LPIPS on [0, 1] RGB; consistency = MSE between the LR input and the "
         "×s area-downsampled output; seconds per image on this CPU. The shipped sr3/srdiff configs "
         "and resshift config apply DDNM range-space consistency (`consistency.name: ddnm`); the 'without consistency' "
-        "rows switch it off (resshift without it is ResShift as published). sr3 runs 20 DDIM steps from noise, srdiff 2 (chosen on the leave-one-source-out photos: section "loso"); "
+        "rows switch it off (resshift without it is ResShift as published). sr3 runs 20 DDIM steps from noise, srdiff 2 (chosen on the leave-one-source-out photos: section 'loso'); "
         "resshift (Yue et al. 2023) runs its whole 15-step residual-shifting chain from up(LR) plus noise, and "
         "'resshift, 4 steps' is the same checkpoint with `sampler.steps=4` (the chain respaced onto 4 of its 15 steps).\n\n"
         + markdown_table(summary, ["scale", "method", "images", "psnr", "ssim", "lpips", "consistency_mse", "seconds"])
