@@ -87,7 +87,7 @@ import torch
 import torch.nn.functional as F
 from report import markdown_table, update_section
 
-from restore_core.degradations import gaussian_blur
+from restore_core.degradations import antialiased_bicubic_down, gaussian_blur
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -254,12 +254,6 @@ IMAGE_SCALE = 4
 IMAGE_BLUR_SIGMA = 0.4 * IMAGE_SCALE
 
 
-def bicubic_down(hr: torch.Tensor, scale: int) -> torch.Tensor:
-    """Antialiased bicubic ×``scale`` downsampling of ``(B, C, H, W)``."""
-    size = (hr.shape[-2] // scale, hr.shape[-1] // scale)
-    return F.interpolate(hr, size=size, mode="bicubic", antialias=True, align_corners=False)
-
-
 def image_degradations(scale: int) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """The image LR models, each ``(B, C, H, W) -> (B, C, H/s, W/s)`` in the HR's units."""
     from restore_core.degradations import area_downsample
@@ -267,7 +261,7 @@ def image_degradations(scale: int) -> dict[str, Callable[[torch.Tensor], torch.T
     area = area_downsample(scale)
     return {
         "area": lambda hr: area(hr),
-        "bicubic": lambda hr: bicubic_down(hr, scale),
+        "bicubic": lambda hr: antialiased_bicubic_down(hr, scale),
         "blur+area": lambda hr: area(gaussian_blur(hr, IMAGE_BLUR_SIGMA)),  # the core's blur (mixed training degradation)
     }
 
@@ -376,7 +370,7 @@ def block_valid(valid: np.ndarray, scale: int) -> np.ndarray:
 def rs_degrade(case: RasterCase, kind: str) -> np.ndarray:
     """×4 LR ``(C, h, w)`` of the HR (invalid pixels already nearest-filled): area or antialiased bicubic."""
     hr = torch.from_numpy(case.data)[None]
-    lr = F.avg_pool2d(hr, RS_SCALE) if kind == "area" else bicubic_down(hr, RS_SCALE)
+    lr = F.avg_pool2d(hr, RS_SCALE) if kind == "area" else antialiased_bicubic_down(hr, RS_SCALE)
     return lr[0].numpy()
 
 

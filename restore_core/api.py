@@ -234,12 +234,13 @@ def prepare(
     if method is not None:
         registry.get("methods", method)
         return record, compose_config(registry, name, method, config_file=config, flags=flags, overrides=overrides)
-    candidates = registry.default_candidates(with_ref=bool((flags or {}).get("ref")))
-    for index, candidate in enumerate(candidates):
+    # the run's scale is known only once a candidate's config is composed: take the first that is a default there
+    *preferred, fallback = registry.default_candidates(with_ref=bool((flags or {}).get("ref")))
+    for candidate in preferred:
         cfg = compose_config(registry, name, candidate, config_file=config, flags=flags, overrides=overrides)
-        if index == len(candidates) - 1 or registry.is_default_at(candidate, cfg.scale):
+        if registry.is_default_at(candidate, cfg.scale):
             return record, cfg
-    raise AssertionError("unreachable: the last candidate is always taken")
+    return record, compose_config(registry, name, fallback, config_file=config, flags=flags, overrides=overrides)
 
 
 def make_context(cfg: DictConfig, quiet: bool | None = None, registry: Registry | None = None) -> RunContext:

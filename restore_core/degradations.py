@@ -39,6 +39,13 @@ def area_downsample(scale: int, spatial_dims: int = 2) -> Degrade:
 MIXED_KINDS = ("area", "bicubic", "blur_area")
 
 
+def antialiased_bicubic_down(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Antialiased bicubic ×``scale`` downsampling of ``(B, C, H, W)`` (Matlab ``imresize``'s convention,
+    the common LR of SR datasets); trailing pixels that fill no whole LR pixel are dropped."""
+    size = (hr.shape[-2] // scale, hr.shape[-1] // scale)
+    return F.interpolate(hr, size=size, mode="bicubic", align_corners=False, antialias=True)
+
+
 def gaussian_blur(hr: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable 2-D Gaussian blur of std ``sigma`` HR pixels, reflected borders."""
     radius = max(1, int(math.ceil(3 * sigma)))
@@ -80,8 +87,7 @@ def mixed_downsample(
     def one(hr: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         kind = kinds[int(torch.randint(len(kinds), (1,), generator=generator))]
         if kind == "bicubic":
-            size = (hr.shape[-2] // scale, hr.shape[-1] // scale)
-            lr = F.interpolate(hr, size=size, mode="bicubic", align_corners=False, antialias=True)
+            lr = antialiased_bicubic_down(hr, scale)
         elif kind == "blur_area":
             low, high = blur_sigma
             sigma = scale * (low + (high - low) * float(torch.rand((), generator=generator)))
@@ -102,4 +108,4 @@ def mixed_downsample(
     return degrade
 
 
-__all__ = ["Degrade", "MIXED_KINDS", "area_downsample", "gaussian_blur", "mixed_downsample"]
+__all__ = ["Degrade", "MIXED_KINDS", "antialiased_bicubic_down", "area_downsample", "gaussian_blur", "mixed_downsample"]

@@ -33,6 +33,8 @@ from typing import Callable, NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 
+from restore_core.degradations import antialiased_bicubic_down
+
 
 def anisotropic_gaussian_kernel(sigma_1: float, sigma_2: float, theta: float, size: int = 21) -> torch.Tensor:
     """``(size, size)`` kernel ∝ exp(-½ xᵀ Σ⁻¹ x), Σ = R(θ) diag(σ1², σ2²) R(θ)ᵀ, summing to 1."""
@@ -47,8 +49,7 @@ def anisotropic_gaussian_kernel(sigma_1: float, sigma_2: float, theta: float, si
 
 
 def _bicubic(blurred: torch.Tensor, scale: int) -> torch.Tensor:
-    size = (blurred.shape[-2] // scale, blurred.shape[-1] // scale)
-    return F.interpolate(blurred, size=size, mode="bicubic", align_corners=False, antialias=True)
+    return antialiased_bicubic_down(blurred, scale)
 
 
 DOWNSAMPLERS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
