@@ -1,0 +1,1 @@
+"""The face plugin's methods: DifFace, DiffBFR and the bicubic baseline."""
