@@ -119,9 +119,10 @@ def soft_face_mask(size: int, feather: float = 0.1, device: torch.device | str =
 
 
 def paste_face(
-    canvas: torch.Tensor, face: torch.Tensor, crop_to_canvas: np.ndarray, mask: torch.Tensor
+    canvas: torch.Tensor, face: torch.Tensor, crop_to_canvas: np.ndarray, mask: torch.Tensor, residual: bool = False
 ) -> None:
-    """Blend ``face`` (1, C, s, s) into ``canvas`` (1, C, H, W) in place: ``canvas = m face + (1 - m) canvas``.
+    """Blend ``face`` (1, C, s, s) into ``canvas`` (1, C, H, W) in place: ``canvas = m face + (1 - m) canvas``
+    (``residual``: ``face`` is a change, ``canvas = canvas + m face``).
 
     ``crop_to_canvas`` maps crop pixels to canvas pixels.  Only the canvas box
     the crop covers is touched, so memory stays proportional to the face.
@@ -140,10 +141,18 @@ def paste_face(
     warped = warp_affine(face.to(canvas.dtype), box_to_crop, box)
     weight = warp_affine(mask.to(canvas.dtype), box_to_crop, box, padding="zeros")
     region = canvas[..., y0:y1, x0:x1]
-    region.mul_(1 - weight).add_(weight * warped)
+    if residual:
+        region.add_(weight * warped).clamp_(-1, 1)
+    else:
+        region.mul_(1 - weight).add_(weight * warped)
+
+
+def add_face_residual(canvas: torch.Tensor, change: torch.Tensor, crop_to_canvas: np.ndarray, mask: torch.Tensor) -> None:
+    """``canvas += m change`` over the face: :func:`paste_face` of a change (restored crop minus LQ crop)."""
+    paste_face(canvas, change, crop_to_canvas, mask, residual=True)
 
 
 __all__ = [
-    "FFHQ_TEMPLATE_512", "AlignedFace", "align_face", "compose_affine", "invert_affine", "paste_face", "rescale_affine",
+    "FFHQ_TEMPLATE_512", "AlignedFace", "add_face_residual", "align_face", "compose_affine", "invert_affine", "paste_face", "rescale_affine",
     "similarity_transform", "soft_face_mask", "template_at", "warp_affine",
 ]

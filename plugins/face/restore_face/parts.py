@@ -198,14 +198,20 @@ class PriorPart(ZeroShotMethod):
         return FacePairs(images, int(cfg.train.batch_size), degradations, seed=int(cfg.seed), jitter=plain(cfg.train.get("jitter")))
 
 
+def select_part(cfg: DictConfig, parts: Mapping[str, Any]) -> Any:
+    """The part ``train.part`` names; anything else is one ConfigError line."""
+    part = str((cfg.get("train") or {}).get("part") or "")
+    if part not in parts:
+        raise ConfigError(f"train.part must name one of this method's networks: {', '.join(parts)} (got '{part}')")
+    return parts[part]
+
+
 def train_part(cfg: DictConfig, context: RunContext, *, data: Any, output_dir: Any, max_steps: int | None, parts: Mapping[str, Any]) -> Path:
     """``restore train`` for the part ``train.part`` names, among the method's ``parts``."""
     from restore_core.engine.method_training import train_method
 
     part = str(cfg.train.get("part") or "")
-    if part not in parts:
-        raise ConfigError(f"train.part must name one of this method's networks: {', '.join(parts)} (got '{part}')")
-    trainer = parts[part]
+    trainer = select_part(cfg, parts)
     run_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)) if part == "prior" else part_config(cfg, part)
     train_section = plain((cfg.get(part) or {}).get("train"))
     if train_section:
@@ -214,4 +220,4 @@ def train_part(cfg: DictConfig, context: RunContext, *, data: Any, output_dir: A
     return train_method(trainer, run_cfg, context, data=data, output_dir=out, max_steps=max_steps)
 
 
-__all__ = ["PARTS", "EstimatorPart", "FacePart", "FacePairs", "PriorPart", "face_tensor", "part_config", "train_part", "CHECKPOINTS"]
+__all__ = ["PARTS", "EstimatorPart", "FacePart", "FacePairs", "PriorPart", "face_tensor", "part_config", "select_part", "train_part", "CHECKPOINTS"]

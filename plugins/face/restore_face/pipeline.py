@@ -9,7 +9,10 @@ as GFPGAN, CodeFormer and DifFace run on whole photos (facexlib's
 inputs that are already aligned face crops.  A photo without a detected face
 is still restored as a whole (the background path) with one warning line;
 faces smaller than ``face.min_size`` pixels are named and left to the
-background.  Faces are restored one at a time, so memory grows with the
+background.  ``face.paste: residual`` (default) adds the network's change to the crop
+(restored - LQ crop, warped back) to the upscaled background, so a face larger in the
+photo than the network's crop keeps the background's finer detail; ``replace`` pastes the
+restored crop itself, as facexlib does.  Faces are restored one at a time, so memory grows with the
 output photo, not with the number of faces (``face.max_output_megapixels``
 bounds it).
 """
@@ -26,7 +29,7 @@ from omegaconf import DictConfig
 from restore_core.context import RunContext
 from restore_core.errors import InputError, UsageError
 from restore_core.sample import Sample
-from restore_face.alignment import align_face, compose_affine, invert_affine, paste_face, rescale_affine, soft_face_mask
+from restore_face.alignment import add_face_residual, align_face, compose_affine, invert_affine, paste_face, rescale_affine, soft_face_mask
 from restore_face.detection import FaceDetection, make_detector
 
 
@@ -148,10 +151,15 @@ def restore_faces_in_photo(sample: Sample, cfg: DictConfig, context: RunContext,
     canvas = to_model(result.data[:channels], bounds, context.device)
     mask = soft_face_mask(size, float(cfg.face.feather), context.device)
     to_canvas = rescale_affine(scale)
+    residual = str(cfg.face.paste) == "residual"
     for face in context.progress(kept, total=len(kept), desc="faces") if len(kept) > 1 else kept:
         aligned = align_face(photo, face.landmarks, size)
         restored = restorer.restore_faces(aligned.crop, cfg, context)
-        paste_face(canvas, restored, compose_affine(to_canvas, invert_affine(aligned.matrix)), mask)
+        crop_to_canvas = compose_affine(to_canvas, invert_affine(aligned.matrix))
+        if residual:  # add what the network changed in the band its crop resolves; finer background detail stays
+            add_face_residual(canvas, restored - aligned.crop, crop_to_canvas, mask)
+        else:
+            paste_face(canvas, restored, crop_to_canvas, mask)
     result.data[:channels] = from_model(canvas, channels, bounds)
     return result
 

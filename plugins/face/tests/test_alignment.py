@@ -60,3 +60,13 @@ def test_paste_changes_only_the_face_region_and_eases_in():
 def test_soft_mask_is_one_inside_and_zero_at_the_border():
     mask = soft_face_mask(40, feather=0.1)[0, 0]
     assert float(mask[20, 20]) == 1.0 and float(mask[0, 20]) < 0.05 and float(mask.min()) >= 0
+
+
+def test_residual_paste_adds_the_change_under_the_mask():
+    from restore_face.alignment import add_face_residual
+
+    canvas = torch.full((1, 3, 64, 64), 0.2)
+    change = torch.full((1, 3, 16, 16), 0.5)
+    add_face_residual(canvas, change, rescale_affine(4.0), soft_face_mask(16, feather=0.25))
+    assert abs(float(canvas[0, 0, 32, 32]) - 0.7) < 1e-5  # background 0.2 + the full change at the centre
+    assert abs(float(canvas[0, 0, 1, 32]) - 0.2) < 0.05  # the edge keeps the background

@@ -29,7 +29,7 @@ from restore_core.context import RunContext
 from restore_core.engine.plan import run_plan
 from restore_core.engine.zero_shot import ZeroShotMethod
 from restore_face.methods.common import PhotoMethod, resize_faces
-from restore_face.parts import CHECKPOINTS, EstimatorPart, PriorPart, part_config, train_part
+from restore_face.parts import CHECKPOINTS, EstimatorPart, PriorPart, part_config, select_part, train_part
 
 
 class DifFace(PhotoMethod, ZeroShotMethod):
@@ -64,10 +64,17 @@ class DifFace(PhotoMethod, ZeroShotMethod):
             out = run_plan(plan, loaded.model, x0, size, context.generator(), start_image=x0)
         return out.clamp(-1, 1)
 
+    def training_parts(self) -> dict[str, Any]:
+        """The networks ``restore train`` trains, by ``train.part``."""
+        return {"estimator": self.estimator, "prior": self.prior_part}
+
+    def degradation(self, cfg: DictConfig, scale: int, context: RunContext) -> Any:
+        """The training degradation of the part ``train.part`` names (what its run used)."""
+        return select_part(cfg, self.training_parts()).degradation(cfg, scale, context)
+
     def train(self, cfg: DictConfig, context: RunContext, *, data: Any, output_dir: Any = None, max_steps: int | None = None) -> Path:
-        """``train.part``: ``estimator`` (L1 on blind pairs) or ``prior`` (the unconditional face prior)."""
-        return train_part(cfg, context, data=data, output_dir=output_dir, max_steps=max_steps,
-                          parts={"estimator": self.estimator, "prior": self.prior_part})
+        """``restore train`` for ``train.part`` (see :meth:`training_parts`)."""
+        return train_part(cfg, context, data=data, output_dir=output_dir, max_steps=max_steps, parts=self.training_parts())
 
 
 __all__ = ["DifFace"]

@@ -30,7 +30,7 @@ from restore_core.context import RunContext
 from restore_core.engine.plan import run_plan
 from restore_core.engine.zero_shot import ZeroShotMethod
 from restore_face.methods.common import PhotoMethod, resize_faces
-from restore_face.parts import CHECKPOINTS, FacePart, PriorPart, part_config, train_part
+from restore_face.parts import CHECKPOINTS, FacePart, PriorPart, part_config, select_part, train_part
 
 
 class DiffBFR(PhotoMethod, ZeroShotMethod):
@@ -71,10 +71,17 @@ class DiffBFR(PhotoMethod, ZeroShotMethod):
             return high
         return self.texture(high, cfg, context)
 
+    def training_parts(self) -> dict[str, Any]:
+        """The networks ``restore train`` trains, by ``train.part``."""
+        return {**self.irm, "prior": self.prior_part}
+
+    def degradation(self, cfg: DictConfig, scale: int, context: RunContext) -> Any:
+        """The training degradation of the part ``train.part`` names (what its run used)."""
+        return select_part(cfg, self.training_parts()).degradation(cfg, scale, context)
+
     def train(self, cfg: DictConfig, context: RunContext, *, data: Any, output_dir: Any = None, max_steps: int | None = None) -> Path:
-        """``train.part``: ``irm_low``, ``irm_high`` (conditional DDPMs on blind pairs) or ``prior`` (TEM's prior)."""
-        return train_part(cfg, context, data=data, output_dir=output_dir, max_steps=max_steps,
-                          parts={**self.irm, "prior": self.prior_part})
+        """``restore train`` for ``train.part`` (see :meth:`training_parts`)."""
+        return train_part(cfg, context, data=data, output_dir=output_dir, max_steps=max_steps, parts=self.training_parts())
 
 
 __all__ = ["DiffBFR"]
