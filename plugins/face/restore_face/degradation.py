@@ -134,4 +134,32 @@ def blind_face_degradation_for(scale: int = 1, **params: Any) -> Any:
     if int(scale) != 1:
         raise ValueError(f"the blind face degradation keeps the crop size (scale 1), got scale {scale}")
     return blind_face_degradation(**params)
-__all__ = ["PRESETS", "BlindFaceParameters", "blind_face_degradation", "blind_face_degradation_for", "degrade_face", "jpeg_roundtrip"]
+def portrait_degradation(scale: int = 4, blur: float = 1.5, noise: float = 5.0, quality: int = 60) -> Any:
+    """``degrade(hr, generator) -> lq``: the fixed degraded portrait of the benchmark (``eval.degradation: portrait``).
+
+    A Gaussian blur of std ``blur`` HR pixels, antialiased bicubic ↓``scale``, Gaussian noise of std
+    ``noise``/255 and JPEG at ``quality``, on (B, C, H, W) in [-1, 1]: what a blurred, downsampled,
+    noisy, compressed photo is in the issue's test (the blind model of training draws these per face).
+    """
+
+    def one(hr: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        x = gaussian_blur(hr, blur) if blur > 0 else hr
+        size = (hr.shape[-2] // scale, hr.shape[-1] // scale)
+        x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
+        x = x + (2.0 * noise / 255.0) * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        return jpeg_roundtrip(x[0], quality)[None]
+
+    def degrade(hr: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.cat([one(hr[i : i + 1], generator) for i in range(hr.shape[0])])
+
+    return degrade
+
+
+def degrade_photo(hr: np.ndarray, scale: int, blur: float, noise: float, quality: int, seed: int = 0) -> np.ndarray:
+    """:func:`portrait_degradation` of an (H, W, 3) uint8 photo, seeded: (H/s, W/s, 3) uint8."""
+    x = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).float()[None] / 127.5 - 1
+    x = portrait_degradation(scale, blur, noise, quality)(x, torch.Generator().manual_seed(seed))
+    return ((x[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+__all__ = ["PRESETS", "degrade_photo", "portrait_degradation", "BlindFaceParameters", "blind_face_degradation", "blind_face_degradation_for", "degrade_face", "jpeg_roundtrip"]

@@ -60,6 +60,8 @@ def register_methods(register: Any) -> None:
 def register_degradations(register: Any) -> None:
     register(name="blind_face", factory=_lazy("restore_face.degradation", "blind_face_degradation_for"),
              description="blind face model: Gaussian blur, downsampling, noise, JPEG, back to size (GFPGAN/DifFace ranges)")
+    register(name="portrait", factory=_lazy("restore_face.degradation", "portrait_degradation"),
+             description="fixed degraded portrait: Gaussian blur 1.5 px, bicubic ↓s, noise 5/255, JPEG 60 (the benchmark's)")
 
 
 @hookimpl

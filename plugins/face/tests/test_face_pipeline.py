@@ -104,3 +104,11 @@ def test_output_beyond_the_memory_bound_is_refused_before_any_work(face_photo, t
 def test_scale_outside_the_range_is_a_usage_error(face_photo, tmp_path):
     with pytest.raises(UsageError, match="--scale"):
         restore(face_photo, plugin="face", method="bicubic", scale=0.5, output=tmp_path / "out.png")
+
+
+def test_difface_runs_a_prior_given_by_weights(face_photo, tiny_parts, tmp_path):
+    """--weights FILE (a prior in DifFace's published layout with its card) replaces the shipped prior."""
+    prior = next(o.split("=", 1)[1] for o in tiny_parts["difface"] if o.startswith("prior.checkpoint="))
+    overrides = [o for o in tiny_parts["difface"] if not o.startswith("prior.checkpoint=")] + ["prior.checkpoint=missing"]
+    out = restore(face_photo, plugin="face", method="difface", output=tmp_path / "out.png", weights=prior, overrides=overrides)[0]
+    assert read(out).shape == (384, 384, 3)
