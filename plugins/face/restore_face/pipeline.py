@@ -77,6 +77,18 @@ def parse_scale(value: Any) -> float:
     return scale
 
 
+#: ``background.method: auto``: the image plugin's best method (benchmarks: SRDiff) at the scales it restores.
+AUTO_BACKGROUND = ("srdiff", (2.0, 4.0, 8.0))
+
+
+def background_method(name: str, scale: float, registry: Any) -> str:
+    """``name``, or for ``auto`` SRDiff at ×2/×4/×8 (its trained scales and cascade) and bicubic elsewhere."""
+    if name != "auto":
+        return name
+    method, scales = AUTO_BACKGROUND
+    return method if scale in scales and method in registry.names("methods") else "bicubic"
+
+
 def background(sample: Sample, scale: float, cfg: DictConfig, context: RunContext) -> Sample:
     """The whole photo upscaled by the image plugin's ``background.method`` (its config, ``scale``, and
     ``background.overrides``); at ×1 the photo itself."""
@@ -87,7 +99,7 @@ def background(sample: Sample, scale: float, cfg: DictConfig, context: RunContex
     from restore_face.io import IMAGE_PLUGIN, image_registry
 
     registry = image_registry()
-    method = str(cfg.background.method)
+    method = background_method(str(cfg.background.method), scale, registry)
     overrides = [f"scale={scale:g}", f"seed={int(cfg.seed)}", f"device={cfg.device}", *[str(o) for o in cfg.background.get("overrides") or []]]
     bg_cfg = compose_config(registry, IMAGE_PLUGIN, method, overrides=overrides)
     bg_context = make_context(bg_cfg, quiet=context.quiet, registry=registry)

@@ -64,7 +64,7 @@ def tiny_parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str,
                               overrides=[*TINY_FACE, *extra, f"train.part={part}"])
     prior = root / "face-prior.safetensors"
     _export_prior(trained["prior"], prior)
-    common = (*TINY_FACE, f"prior.checkpoint={prior}")
+    common = (*TINY_FACE, f"prior.checkpoint={prior}", "background.method=bicubic")
     return {
         "difface": (*common, *TINY_ESTIMATOR, f"estimator.checkpoint={trained['estimator']}", "sampler.steps=2"),
         "diffbfr": (*common, *TINY_IRM, f"irm_low.checkpoint={trained['irm_low']}", f"irm_high.checkpoint={trained['irm_high']}"),

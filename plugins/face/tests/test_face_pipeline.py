@@ -112,3 +112,12 @@ def test_difface_runs_a_prior_given_by_weights(face_photo, tiny_parts, tmp_path)
     overrides = [o for o in tiny_parts["difface"] if not o.startswith("prior.checkpoint=")] + ["prior.checkpoint=missing"]
     out = restore(face_photo, plugin="face", method="difface", output=tmp_path / "out.png", weights=prior, overrides=overrides)[0]
     assert read(out).shape == (384, 384, 3)
+
+
+def test_auto_background_is_srdiff_where_it_restores_and_bicubic_elsewhere():
+    from restore_face.io import image_registry
+    from restore_face.pipeline import background_method
+
+    registry = image_registry()
+    assert [background_method("auto", s, registry) for s in (2.0, 4.0, 8.0, 3.0, 1.5)] == ["srdiff"] * 3 + ["bicubic"] * 2
+    assert background_method("resshift", 3.0, registry) == "resshift"  # a named method is taken as it is
