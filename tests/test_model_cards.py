@@ -140,7 +140,11 @@ def test_validation_scores_are_the_benchmarks(path: Path) -> None:
     if plugin == "face":  # a part of a face method: the method's rows of benchmarks/face_quality.py
         assert validation["rows"], f"{path.name}: no validation rows"
         for row in validation["rows"]:
-            _close(row, _row("face-quality", photo=row["photo"], method=row["method"]), f"{path.name} {row['method']}")
+            doc = _row("face-quality", photo=row["photo"], method=row["method"])
+            where = f"{path.name} {row['method']} {row['photo']}"
+            _close(row, {"psnr": doc["PSNR"], "ssim": doc["SSIM"], "lpips": doc["LPIPS"]}, where)
+            _close({"psnr": row["face_psnr"], "ssim": row["face_ssim"], "lpips": row["face_lpips"]},
+                   {"psnr": doc["face PSNR"], "ssim": doc["face SSIM"], "lpips": doc["face LPIPS"]}, f"{where} (faces)")
         assert {row["method"] for row in validation["rows"]} >= {method}, f"{path.name}: its method has no row"
         return
     if plugin == "mri" and "rows" in validation:  # DisC-Diff: the rows of benchmarks/mri_reference.py

@@ -121,3 +121,14 @@ def test_auto_background_is_srdiff_where_it_restores_and_bicubic_elsewhere():
     registry = image_registry()
     assert [background_method("auto", s, registry) for s in (2.0, 4.0, 8.0, 3.0, 1.5)] == ["srdiff"] * 3 + ["bicubic"] * 2
     assert background_method("resshift", 3.0, registry) == "resshift"  # a named method is taken as it is
+
+
+def test_large_photos_are_detected_on_a_bounded_copy(monkeypatch, tiny_parts, tmp_path):
+    import restore_face.pipeline as pipeline
+
+    seen = []
+    monkeypatch.setattr(pipeline, "make_detector", lambda section, device: ("stub", lambda image: seen.append(image.shape) or []))
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.full((300, 3000, 3), 128, np.uint8)).save(path)
+    restore(path, plugin="face", method="difface", scale=1, output=tmp_path / "out.png", overrides=[*tiny_parts["difface"], "detect.max_side=1000"])
+    assert seen == [(100, 1000, 3)]
