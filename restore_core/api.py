@@ -85,13 +85,25 @@ def default_output(source: Path, suffix: str) -> Path:
     return source.with_name(f"{stem}{suffix}{ext}")
 
 
-def plan_jobs(inputs: Sequence[str | Path], output: str | Path | None, registry: Registry, suffix: str) -> list[Job]:
-    """Expand folders, decide every output path, and refuse to overwrite an input."""
+def plan_jobs(
+    inputs: Sequence[str | Path], output: str | Path | None, registry: Registry, suffix: str, folder_as_one: bool = False
+) -> list[Job]:
+    """Expand folders, decide every output path, and refuse to overwrite an input.
+
+    ``folder_as_one`` (config ``input.folder_as_one``, e.g. a plugin's ``--burst``): a folder is one
+    input, read by the plugin's folder reader (``register_readers(..., folder=True)``); it needs ``-o``.
+    """
     sources: list[Path] = []
     many = len(inputs) > 1
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
+        if path.is_dir() and folder_as_one:
+            if registry.folder_reader() is None:
+                raise UsageError(f"{path}: this plugin has no reader of whole folders")
+            if output is None:
+                raise UsageError(f"{path}: a folder read as one input needs -o OUTPUT")
+            sources.append(path)
+        elif path.is_dir():
             many = True
             found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and registry.can_read(p))
             if not found:
@@ -141,8 +153,9 @@ def validate_sample(sample: Sample, path: Path) -> None:
 
 
 def read_sample(registry: Registry, path: Path, cfg: DictConfig) -> Sample:
-    """Read one file with the plugin's reader; any failure becomes an InputError."""
-    reader = registry.reader_for(path)
+    """Read one file (or a folder, with the plugin's folder reader) with the plugin's reader; any failure becomes an InputError."""
+    folder = registry.folder_reader() if path.is_dir() else None
+    reader = folder if folder is not None else registry.reader_for(path)
     try:
         sample = reader.read(path, cfg)
     except RestoreError:
@@ -297,7 +310,7 @@ def restore(
     record, cfg = prepare(plugin, method, inputs=paths, config=config, flags=flags, overrides=overrides)
     registry = record.registry
     assert registry is not None
-    jobs = plan_jobs(paths, output, registry, str(cfg.output.suffix))
+    jobs = plan_jobs(paths, output, registry, str(cfg.output.suffix), bool((cfg.get("input") or {}).get("folder_as_one", False)))
     context = make_context(cfg, registry=registry)
     method_obj = registry.get("methods", str(cfg.method)).factory()
     if cfg.get("weights") and not callable(getattr(method_obj, "load", None)):

@@ -18,7 +18,7 @@ SNIFF_BYTES = 512
 # The keyword arguments each kind of registration accepts: (required, optional).
 # Arguments may be added here in later API versions; none is ever removed.
 REGISTRATION_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "readers": (("name", "read", "extensions"), ("sniff", "description")),
+    "readers": (("name", "read", "extensions"), ("sniff", "description", "folder")),
     "writers": (("name", "write", "extensions"), ("description", "check")),
     "degradations": (("name", "factory"), ("description",)),
     "conditioning": (("name", "factory"), ("description",)),
@@ -153,6 +153,10 @@ class Registry:
             if suffix and suffix in entry.fields["extensions"]:
                 return entry
         return None
+
+    def folder_reader(self) -> Entry | None:
+        """The reader registered with ``folder=True`` (reads a whole folder as one input), if any."""
+        return next((e for e in self.entries["readers"].values() if e.fields.get("folder")), None)
 
     def reader_for(self, path: Path) -> Entry:
         """Pick the reader by content sniffing, falling back to the extension."""
