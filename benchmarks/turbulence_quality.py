@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -136,8 +137,6 @@ def main() -> None:
                 "2 CPU cores.\n\n" + table)
         update_section(name, title, body)
 
-
-import os  # noqa: E402
 
 if __name__ == "__main__":
     main()

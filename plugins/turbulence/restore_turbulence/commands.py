@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
 from restore_core.errors import InputError, UsageError
 
 
@@ -24,7 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
     from restore_core.api import commit_output, read_sample
     from restore_core.plugins import require_plugin
@@ -58,11 +55,8 @@ def run(args: argparse.Namespace) -> int:
         if video:
             out.meta["fps"] = str(args.fps)
             out.source_dtype = np.dtype(np.uint8)
-    config: Any = None
-    torch.set_grad_enabled(False)
-
     def write(tmp: Path) -> None:
-        writer.write(out, tmp, config)
+        writer.write(out, tmp, None)
 
     from omegaconf import OmegaConf
 

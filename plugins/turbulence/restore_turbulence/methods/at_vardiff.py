@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from restore_core.engine.sampling import Condition
 from restore_core.engine.training import LOSSES, noisy_input, regression_target
 from restore_turbulence.methods.common import TurbulenceMethod
 from restore_turbulence.model import TurbulenceModel, gaussian_kl
@@ -46,21 +45,12 @@ def variational_loss(kl_weight: float) -> Any:
 
 
 class ATVarDiff(TurbulenceMethod):
-    """Conditional diffusion guided by the variational latent (``model.latent``); z from p(z | y) at restoration."""
+    """Conditional diffusion guided by the variational latent (``model.latent``); z = the mean of p(z | y) at restoration."""
 
     name = "at-vardiff"
 
     def training_loss(self, cfg: DictConfig) -> Any:
         return variational_loss(float((cfg.get("at_vardiff") or {}).get("kl_weight", 0.01)))
-
-    def restore_conditions(self, conds: torch.Tensor, cfg: DictConfig, context: Any) -> torch.Tensor:
-        if bool((cfg.get("at_vardiff") or {}).get("sample_latent", False)):
-            context.log("restore: at_vardiff.sample_latent=true: z drawn from p(z | y) per window")
-        return super().restore_conditions(conds, cfg, context)
-
-
-def condition_with_sampled_latent(model: TurbulenceModel, lr: torch.Tensor, generator: torch.Generator) -> Condition:
-    return model.condition(lr, tuple(lr.shape[2:]), sample_latent=True, generator=generator)
 
 
 __all__ = ["ATVarDiff", "variational_loss"]
