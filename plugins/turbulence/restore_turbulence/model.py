@@ -66,16 +66,22 @@ class TurbulenceModel(SRDiffusionModel):
     """The conditional model of ``at-ddpm`` and ``at-vardiff`` (module docstring); pixel space, scale 1.
 
     ``model.latent`` (a mapping: ``latent_channels``, ``width``; null for none) adds the variational latent.
+    ``model.space``: ``pixel`` generates the frame; ``residual`` generates the frame minus the fused
+    condition (the turbulence analogue of SRDiff's residual HR - up(LR), Li et al. 2022 eq. 5), so an
+    untrained network's x0 is the fused frame itself and training only has to learn what fusion misses.
     The condition tensor ``lr`` of :meth:`condition` is (B, 2C, H, W): [reference frame, fused].
     """
 
     def __init__(self, model_cfg: Mapping[str, Any], diffusion_cfg: Mapping[str, Any], channels: int, networks: Any = None) -> None:
         settings = dict(model_cfg)
         latent = settings.pop("latent", None)
-        if str(settings.get("space", "pixel")) != "pixel" or settings.get("wavelet") or settings.get("encoder"):
-            raise ValueError("the turbulence model denoises the frame itself: model.space=pixel, model.wavelet=false, model.encoder=null")
-        settings.update(concat_lr=True, encoder=None)
+        space = str(settings.get("space", "pixel"))
+        if space not in ("pixel", "residual") or settings.get("wavelet") or settings.get("encoder"):
+            raise ValueError("the turbulence model takes model.space=pixel or residual (over the fused frame), "
+                             "model.wavelet=false, model.encoder=null")
+        settings.update(concat_lr=True, encoder=None, space="pixel")
         super().__init__(settings, diffusion_cfg, 2, channels, networks)
+        self.residual_over_fused = space == "residual"
         self.latent = VariationalLatent(2 * channels, channels, **dict(latent)) if latent else None
         denoiser_cfg = dict(settings["denoiser"])
         denoiser_cfg.update(spatial_dims=2, target_channels=channels, cond_channels=2 * channels,
@@ -98,6 +104,12 @@ class TurbulenceModel(SRDiffusionModel):
                     latent = mean + (0.5 * log_var).exp() * noise
             tensors["features"] = latent
         return Condition(tensors)
+
+    def to_target(self, hr: torch.Tensor, cond: Condition) -> torch.Tensor:
+        return hr - cond.tensors["fused"] if self.residual_over_fused else hr
+
+    def from_target(self, target: torch.Tensor, cond: Condition) -> torch.Tensor:
+        return target + cond.tensors["fused"] if self.residual_over_fused else target
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:
         if cond is None:  # the unconditional branch of classifier-free guidance
