@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["average-unsharp", "at-ddpm", "at-vardiff"])
     parser.add_argument("--weights", nargs="*", default=[], metavar="METHOD=FILE",
                         help="run METHOD with this checkpoint instead of the shipped one (e.g. a training run's EMA export)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="METHOD:KEY=VALUE", help="config overrides of one method")
     parser.add_argument("--lpips-weights", default=str(REPO.parent / "shared" / "metrics" / "lpips_alex.safetensors"))
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "benchmarks" / "turbulence")
     parser.add_argument("--write", action="store_true", help="write the section of docs/benchmarks.md")
@@ -86,6 +87,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     weights = dict(item.split("=", 1) for item in args.weights)
+    overrides: dict[str, list[str]] = {}
+    for item in args.set:
+        name, override = item.split(":", 1)
+        overrides.setdefault(name, []).append(override)
     files = sorted(args.images.glob("*.png"))
     files = [files[round(i * (len(files) - 1) / max(1, args.count - 1))] for i in range(args.count)]
     lpips = LPIPSMetric(args.lpips_weights)
@@ -114,7 +119,7 @@ def main() -> None:
                     target = args.out / f"{file.stem}_{strength}_{mode}_{method}{'.mp4' if mode == 'video' else '.png'}"
                     began = time.perf_counter()
                     restore(source, plugin="turbulence", method=method, output=target, device="cpu", quiet=True,
-                            weights=weights.get(method))
+                            weights=weights.get(method), overrides=overrides.get(method, ()))
                     seconds[method] = seconds.get(method, 0.0) + (time.perf_counter() - began) / (MODES[mode] if mode == "video" else 1)
                     outputs[method] = read_output(target)
                 for name, result in outputs.items():

@@ -54,9 +54,13 @@ def test_at_ddpm_starts_from_the_forward_diffused_frame(tiny_models: dict[str, P
     assert t_start == int(float(cfg.start.t0_fraction) * total) < total - 1
     assert max(calls) == t_start  # only steps at or below t0 run: the chain never visits t0 < t < T
     abar = float(model.schedule.alphas_cumprod[t_start])
-    residual = (x_start - abar**0.5 * cond[:, :3]) / (1 - abar) ** 0.5  # must be N(0, I) noise
+    # the diffused input is the fused frame (the frame itself for one frame) in the model's target space
+    # (residual over the fused frame: zero), so x_t0 = sqrt(abar) target(fused) + sqrt(1 - abar) eps
+    condition = model.condition(cond, (32, 32))
+    start_target = model.to_target(cond[:, 3:], condition)
+    residual = (x_start - abar**0.5 * start_target) / (1 - abar) ** 0.5  # must be N(0, I) noise
     assert abs(float(residual.std()) - 1) < 0.1
-    assert abs(float(torch.corrcoef(torch.stack([residual.flatten(), cond[:, :3].flatten()]))[0, 1])) < 0.1
+    assert abs(float(torch.corrcoef(torch.stack([residual.flatten(), cond[:, 3:].flatten()]))[0, 1])) < 0.1
 
 
 def test_at_vardiff_denoiser_is_guided_by_the_prior_latent(tiny_models: dict[str, Path]) -> None:
