@@ -37,6 +37,10 @@ demo: setup
 	@echo "wrote out/landsat_val_96_x4.tif: the ×4 DMDC restoration of a held-out Landsat 8 RGB tile (GeoTIFF, CRS kept)"
 	$(VENV)/bin/restore --plugin face samples/face/astronaut_degraded.png -o out/astronaut_face_x2.png
 	@echo "wrote out/astronaut_face_x2.png: the face detected, aligned, restored by DifFace and pasted into the ×2 photo"
+	$(VENV)/bin/restore --plugin turbulence samples/turbulence/coffee_burst.tif -o out/coffee_burst_restored.png
+	@echo "wrote out/coffee_burst_restored.png: a 16-frame turbulent burst (multi-page TIFF) fused and restored by AT-DDPM"
+	$(VENV)/bin/restore --plugin turbulence samples/turbulence/coffee_clip.mp4 -o out/coffee_clip_restored.mp4
+	@echo "wrote out/coffee_clip_restored.mp4: a 24-frame turbulent clip restored frame by frame with its temporal neighbours"
 
 $(TEST_VENV)/.installed: pyproject.toml $(PLUGINS)
 	$(PYTHON) -m venv $(TEST_VENV)

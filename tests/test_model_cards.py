@@ -94,7 +94,8 @@ def test_every_plugin_ships_cards() -> None:
     names = {(p.parents[2].name, p.stem) for p in CARDS}
     assert {("image", "sr3"), ("image", "srdiff"), ("mri", "r2d2"), ("mri", "disc-diff"),
             ("remote-sensing", "dmdc"), ("remote-sensing", "ddsr"),
-            ("face", "face-estimator"), ("face", "diffbfr-irm-low"), ("face", "diffbfr-irm-high")} <= names
+            ("face", "face-estimator"), ("face", "diffbfr-irm-low"), ("face", "diffbfr-irm-high"),
+            ("turbulence", "at-ddpm"), ("turbulence", "at-vardiff")} <= names
 
 
 @pytest.mark.parametrize("path", CARDS, ids=lambda p: p.stem)
@@ -145,6 +146,13 @@ def test_validation_scores_are_the_benchmarks(path: Path) -> None:
             _close(row, {"psnr": doc["PSNR"], "ssim": doc["SSIM"], "lpips": doc["LPIPS"]}, where)
             _close({"psnr": row["face_psnr"], "ssim": row["face_ssim"], "lpips": row["face_lpips"]},
                    {"psnr": doc["face PSNR"], "ssim": doc["face SSIM"], "lpips": doc["face LPIPS"]}, f"{where} (faces)")
+        assert {row["method"] for row in validation["rows"]} >= {method}, f"{path.name}: its method has no row"
+        return
+    if plugin == "turbulence":  # the rows of benchmarks/turbulence_quality.py --model ours (the eval degradation)
+        assert validation["rows"], f"{path.name}: no validation rows"
+        for row in validation["rows"]:
+            doc = _row("turbulence-quality-ours", strength=row["strength"], input=row["input"], method=row["method"])
+            _close(row, {"psnr": doc["PSNR"], "ssim": doc["SSIM"], "lpips": doc["LPIPS"]}, f"{path.name} {row['method']} {row['strength']} {row['input']}")
         assert {row["method"] for row in validation["rows"]} >= {method}, f"{path.name}: its method has no row"
         return
     if plugin == "mri" and "rows" in validation:  # DisC-Diff: the rows of benchmarks/mri_reference.py
