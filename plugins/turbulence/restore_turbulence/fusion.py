@@ -67,10 +67,11 @@ def fuse(frames: torch.Tensor, reference_index: int = 0, register: bool = True, 
     Two passes: every frame is registered to the reference and the shifts are centred on their mean
     (turbulent tilt averages out over the frames, so the mean position is the scene's geometry, while
     the reference frame carries its own tilt), then every frame is registered again to that average,
-    a sharper anchor than any single noisy, warped frame.  On held-out glymur crops (5 and 16 frames,
-    both degradation models) this gains 0.1 to 0.8 dB over one registration to the reference.  The
-    average is in the burst's mean geometry.  (Registering to the plain temporal mean instead fails
-    under camera jitter: each frame finds its own copy in the ghosted mean.)
+    a sharper anchor than any single noisy, warped frame.  benchmarks/turbulence_fusion.py
+    (docs/benchmarks.md "turbulence-fusion"): +0.1 to 0.8 dB over one registration to the reference
+    on held-out crops; without global motion the plain mean is 0.1 to 0.7 dB higher still, but
+    registering to the plain mean fails under camera jitter (each frame finds its own copy in the
+    ghosted mean; tests/test_fusion.py).  The average is in the burst's mean geometry.
     ``max_shift`` (pixels) discards implausible registrations (a shift larger than that is set to
     zero: on a static scene the camera barely moves, and a wrong peak would ghost the average).
     """
